@@ -1,0 +1,156 @@
+"""`paystream`: the one console script. Every command has --help and fails with one line.
+
+Later issues add produce, stream, backfill, dq, sql, dashboard, airflow and bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from lakehouse.errors import PaystreamError
+from lakehouse.settings import Settings, load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _say(message: str) -> None:
+    print(f"… {message}", file=sys.stderr, flush=True)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """Start the local services, wait until they answer, migrate, print where they run."""
+    from lakehouse.runtime import services
+
+    report = services.up(settings, say=_say)
+    for name, seconds in report.started.items():
+        print(f"started {name} in {seconds:.1f} s")
+    for name in report.already_running:
+        print(f"{name} was already running")
+    if report.migrations_applied:
+        print(f"applied migrations: {', '.join(report.migrations_applied)}")
+    _print_status(services.status(settings))
+    return 0
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    """Stop what `up` started in this state folder."""
+    from lakehouse.runtime import services
+
+    stopped = services.down(settings)
+    print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def _print_status(state: dict) -> None:  # type: ignore[type-arg]
+    kafka, pg = state["kafka"], state["postgres"]
+    mark = {True: "up", False: "DOWN"}
+    print(f"kafka     {mark[kafka['up']]:<5} {kafka['bootstrap']}  (log {kafka['log']})")
+    print(f"postgres  {mark[pg['up']]:<5} {pg['dsn']}  (read-only: {pg['readonly_dsn']})")
+    print(f"lake      {state['lake_root']}")
+    print(f"logs      {state['logs']}")
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Say what runs where; exit 1 when a service is down."""
+    from lakehouse.runtime import services
+
+    state = services.status(settings)
+    if args.json:
+        print(json.dumps(state, indent=2))
+    else:
+        _print_status(state)
+    return 0 if state["kafka"]["up"] and state["postgres"]["up"] else 1
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    """Create or reconcile the topics in the topics file."""
+    from pathlib import Path
+
+    from lakehouse.topics import load_topic_specs, reconcile_topics
+
+    path = Path(args.file) if args.file else settings.kafka.topics_file
+    specs = load_topic_specs(path)
+    changes = reconcile_topics(settings.kafka.bootstrap_servers, specs, dry_run=args.dry_run)
+    verb = "would apply" if args.dry_run else "applied"
+    for change in changes:
+        label = verb if change.applies else "cannot fix"
+        print(f"{change.topic:<24} {label}: {change.action} ({change.detail})")
+    if not changes:
+        print(f"no changes: {len(specs)} topics match {path}")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply the payments schema (idempotent; `up` runs it too)."""
+    from lakehouse.postgres_schema import migrate
+
+    applied = migrate(settings)
+    print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
+    """Resolve and cache the Kafka and Spark jars from Maven Central."""
+    from lakehouse.runtime.kafka_broker import broker_classpath
+    from lakehouse.spark import spark_extra_jars
+
+    _say("resolving Kafka broker jars")
+    kafka_jars = broker_classpath(settings).count(":") + 1
+    _say("resolving Spark package jars (Delta, spark-sql-kafka)")
+    spark_jars = len(spark_extra_jars(settings))
+    print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}")
+    return 0
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(prog="paystream", description="Real-time payments monitoring lakehouse.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    add("up", cmd_up, "start Kafka and PostgreSQL (embedded unless configured), then migrate")
+    add("down", cmd_down, "stop the services `up` started")
+    status = add("status", cmd_status, "show what runs where")
+    status.add_argument("--json", action="store_true", help="machine-readable JSON")
+    topics = add("topics", cmd_topics, "create or reconcile the Kafka topics")
+    topics.add_argument("--file", help="topics file (default config/kafka_topics.yaml)")
+    topics.add_argument("--dry-run", action="store_true", help="show changes, apply none")
+    add("migrate", cmd_migrate, "apply the PostgreSQL payments schema")
+    add("setup", cmd_setup, "fetch and cache the JVM jars (Kafka, Delta, spark-sql-kafka)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `paystream` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        return int(args.func(settings, args))
+    except PaystreamError as error:
+        print(f"paystream {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"paystream {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

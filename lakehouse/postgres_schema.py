@@ -1,0 +1,72 @@
+"""Apply the `payments` schema idempotently and keep the dashboard's read-only role in step.
+
+Each file in lakehouse/sql/ is applied once, in name order, inside one
+transaction guarded by an advisory lock, and recorded in
+payments.schema_migrations. The files themselves use IF NOT EXISTS, so even a
+lost bookkeeping row cannot make a re-run fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psycopg2 import sql
+
+from lakehouse.runtime.postgres_server import connect
+from lakehouse.settings import Settings
+
+SQL_DIR = Path(__file__).parent / "sql"
+_LOCK_KEY = 0x5A7_57E4  # any constant: serialises concurrent migrators
+
+
+def migration_files() -> list[Path]:
+    """The migration files in the order they apply."""
+    return sorted(SQL_DIR.glob("*.sql"))
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations and grant the read-only role; return the versions applied."""
+    applied: list[str] = []
+    conn = connect(settings.postgres_url())
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            cur.execute("CREATE SCHEMA IF NOT EXISTS payments")
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS payments.schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur.execute("SELECT version FROM payments.schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for path in migration_files():
+                if path.stem in done:
+                    continue
+                cur.execute(path.read_text())
+                cur.execute("INSERT INTO payments.schema_migrations (version) VALUES (%s)",
+                            (path.stem,))
+                applied.append(path.stem)
+            _ensure_readonly_role(cur, settings)
+    finally:
+        conn.close()
+    return applied
+
+
+def _ensure_readonly_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Create or update the dashboard's login role with SELECT-only rights on `payments`."""
+    role = sql.Identifier(settings.postgres.readonly_user)
+    password = sql.Literal(settings.postgres.readonly_password.get_secret_value())
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.postgres.readonly_user,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE")
+                .format(role, password))
+    cur.execute("SELECT current_database()")
+    database = sql.Identifier(cur.fetchone()[0])
+    for statement in (
+        "GRANT CONNECT ON DATABASE {db} TO {role}",
+        "GRANT USAGE ON SCHEMA payments TO {role}",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA payments TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA payments GRANT SELECT ON TABLES TO {role}",
+        "REVOKE CREATE ON SCHEMA payments FROM {role}",
+        "REVOKE CREATE ON SCHEMA public FROM {role}",
+    ):
+        cur.execute(sql.SQL(statement).format(db=database, role=role))

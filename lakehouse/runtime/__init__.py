@@ -1,0 +1,1 @@
+"""The local runtime: real services the project starts itself (no Docker needed)."""

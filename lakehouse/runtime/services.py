@@ -1,0 +1,130 @@
+"""`paystream up | down | status`: start, stop and describe the local services.
+
+`up` is idempotent: a service already running from this state folder is left
+alone. `down` stops only what `up` started in this state folder; an external
+Kafka cluster or PostgreSQL server named in the settings is never touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakehouse.errors import PaystreamError
+from lakehouse.runtime import kafka_broker, postgres_server, processes
+from lakehouse.runtime.java import find_java
+from lakehouse.settings import Settings
+
+
+@dataclass
+class UpReport:
+    """What `up` did, with the start-up time of each service it started."""
+
+    started: dict[str, float] = field(default_factory=dict)
+    already_running: list[str] = field(default_factory=list)
+    migrations_applied: list[str] = field(default_factory=list)
+
+
+def _preflight(settings: Settings, kafka_needed: bool, postgres_needed: bool) -> None:
+    """Fail fast, before starting anything, on missing Java, taken ports or a bad DSN."""
+    if settings.postgres_external:
+        postgres_server.connect(settings.postgres_url()).close()
+    if kafka_needed:
+        find_java()
+        kafka = settings.kafka
+        processes.require_free_port(kafka.host, kafka.port, "Kafka broker", "PAYSTREAM_KAFKA__PORT")
+        processes.require_free_port(kafka.host, kafka.controller_port, "Kafka controller",
+                                    "PAYSTREAM_KAFKA__CONTROLLER_PORT")
+    if postgres_needed:
+        postgres_server.server_bindir()
+        pg = settings.postgres
+        processes.require_free_port(pg.host, pg.port, "PostgreSQL", "PAYSTREAM_POSTGRES__PORT")
+
+
+def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpReport:
+    """Start Kafka and PostgreSQL if needed, wait until both answer, then migrate."""
+    from lakehouse.postgres_schema import migrate
+
+    report = UpReport()
+    kafka_needed = settings.kafka.embedded and kafka_broker.running_pid(settings) is None
+    postgres_needed = not settings.postgres_external and not postgres_server.is_running(settings)
+    if settings.kafka.embedded and not kafka_needed:
+        report.already_running.append("kafka")
+    if not settings.postgres_external and not postgres_needed:
+        report.already_running.append("postgres")
+    _preflight(settings, kafka_needed, postgres_needed)
+    for folder in (settings.home, settings.logs_dir, settings.run_dir, settings.lake):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    broker = None
+    broker_started_at = time.monotonic()
+    if kafka_needed:
+        say("starting Kafka broker (jars resolved from Maven Central on first run)")
+        broker = kafka_broker.start(settings)
+    try:
+        if postgres_needed:
+            say("starting PostgreSQL")
+            report.started["postgres"] = postgres_server.start(settings)
+        if broker is not None:
+            say("waiting for the Kafka broker to answer a metadata request")
+            kafka_broker.wait_ready(settings, broker)
+            report.started["kafka"] = time.monotonic() - broker_started_at
+    except PaystreamError:
+        if broker is not None and broker.poll() is None:
+            kafka_broker.stop(settings)
+        raise
+    if not settings.kafka.embedded and not kafka_broker.metadata_ok(settings.kafka.bootstrap_servers):
+        raise PaystreamError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers} (PAYSTREAM_KAFKA__BOOTSTRAP)"
+        )
+    say("applying the payments schema")
+    report.migrations_applied = migrate(settings)
+    return report
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the services this state folder started; return their names."""
+    stopped = []
+    if kafka_broker.stop(settings):
+        stopped.append("kafka")
+    if postgres_server.stop(settings):
+        stopped.append("postgres")
+    return stopped
+
+
+def _masked(dsn: str) -> str:
+    from psycopg2.extensions import parse_dsn
+
+    params = parse_dsn(dsn)
+    host, port, db = params.get("host", "localhost"), params.get("port", "5432"), params.get("dbname", "")
+    user = params.get("user", "")
+    secret = ":***" if params.get("password") else ""
+    return f"postgresql://{user}{secret}@{host}:{port}/{db}"
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """What runs where, checked live: a metadata request to Kafka, a connection to PostgreSQL."""
+    kafka_pid = kafka_broker.running_pid(settings)
+    broker_paths = kafka_broker.BrokerPaths.of(settings)
+    return {
+        "profile": settings.profile,
+        "home": str(settings.home),
+        "lake_root": str(settings.lake),
+        "logs": str(settings.logs_dir),
+        "kafka": {
+            "bootstrap": settings.kafka.bootstrap_servers,
+            "up": kafka_broker.metadata_ok(settings.kafka.bootstrap_servers, timeout_s=2.0),
+            "embedded": settings.kafka.embedded,
+            "pid": kafka_pid,
+            "log": str(broker_paths.server_log),
+        },
+        "postgres": {
+            "dsn": _masked(settings.postgres_url()),
+            "readonly_dsn": _masked(settings.postgres_readonly_url()),
+            "up": postgres_server.reachable(settings.postgres_url()),
+            "embedded": not settings.postgres_external,
+            "log": str(postgres_server.ClusterPaths.of(settings).log),
+        },
+    }

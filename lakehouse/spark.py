@@ -1,0 +1,66 @@
+"""The one function that builds the Spark session: local, with Delta and the Kafka source."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakehouse.jars import jars_missing_from, resolve_jars
+from lakehouse.runtime.java import find_java
+from lakehouse.settings import Settings
+from lakehouse.versions import jvm_versions
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def pyspark_jars_dir() -> Path:
+    """The folder of jars that ships inside the pyspark wheel."""
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def spark_extra_jars(settings: Settings) -> list[Path]:
+    """Delta and spark-sql-kafka with their dependencies, minus what pyspark already ships."""
+    resolved = resolve_jars(settings.jars, "spark", jvm_versions().spark_packages)
+    present = [jar.name for jar in pyspark_jars_dir().glob("*.jar")]
+    keep = set(jars_missing_from([jar.name for jar in resolved], present))
+    return [jar for jar in resolved if jar.name in keep]
+
+
+def build_spark_session(settings: Settings, app_name: str = "paystream") -> SparkSession:
+    """Get or create the local Spark session with Delta Lake and Kafka enabled."""
+    from pyspark.sql import SparkSession
+
+    java = find_java()
+    os.environ.setdefault("JAVA_HOME", str(java.resolve().parent.parent))
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    jars = ",".join(str(jar) for jar in spark_extra_jars(settings))
+    spark_home = settings.home / "spark"
+    warehouse = spark_home / "warehouse"
+    local_dir = spark_home / "tmp"
+    for folder in (warehouse, local_dir, settings.logs_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    conf = settings.spark
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(conf.master)
+        .config("spark.jars", jars)
+        .config("spark.driver.memory", conf.driver_memory)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.local.dir", str(local_dir))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_home}")
+        .config("spark.ui.enabled", str(conf.ui_enabled).lower())
+        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

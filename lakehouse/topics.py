@@ -1,0 +1,180 @@
+"""Create or reconcile the Kafka topics listed in config/kafka_topics.yaml.
+
+`plan_topic_changes` is pure: desired specs plus the cluster's current state in,
+a list of changes out. `reconcile_topics` does the I/O with kafka-python's admin
+client and applies the plan. Running it twice is a no-op the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from lakehouse.errors import PaystreamError
+
+Action = Literal["create", "grow_partitions", "set_config", "cannot_shrink", "replication_differs"]
+APPLIED_ACTIONS: frozenset[str] = frozenset({"create", "grow_partitions", "set_config"})
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the config file asks for it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic as the cluster has it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicChange:
+    """One difference between the config file and the cluster, and what to do about it."""
+
+    topic: str
+    action: Action
+    detail: str
+
+    @property
+    def applies(self) -> bool:
+        """True for changes that reconcile performs; False for ones it can only report."""
+        return self.action in APPLIED_ACTIONS
+
+
+def load_topic_specs(path: Path) -> list[TopicSpec]:
+    """Read the topics file; defaults apply to every topic and per-topic keys win."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise PaystreamError(f"cannot read topics file {path}: {error}") from error
+    defaults = document.get("defaults", {})
+    specs = []
+    for name, entry in (document.get("topics") or {}).items():
+        entry = entry or {}
+        config = {**defaults.get("config", {}), **entry.get("config", {})}
+        partitions = int(entry.get("partitions", defaults.get("partitions", 1)))
+        replication = int(entry.get("replication_factor", defaults.get("replication_factor", 1)))
+        if partitions < 1 or replication < 1:
+            raise PaystreamError(f"topic {name} in {path}: partitions and replication must be >= 1")
+        specs.append(TopicSpec(name, partitions, replication,
+                               {str(k): str(v) for k, v in config.items()}))
+    if not specs:
+        raise PaystreamError(f"{path} lists no topics")
+    return specs
+
+
+def plan_topic_changes(specs: list[TopicSpec], actual: dict[str, TopicState]) -> list[TopicChange]:
+    """What must change so that the cluster matches the specs (pure)."""
+    changes: list[TopicChange] = []
+    for spec in specs:
+        state = actual.get(spec.name)
+        if state is None:
+            changes.append(TopicChange(
+                spec.name, "create",
+                f"{spec.partitions} partitions, replication {spec.replication_factor}"))
+            continue
+        if state.partitions < spec.partitions:
+            changes.append(TopicChange(
+                spec.name, "grow_partitions", f"{state.partitions} -> {spec.partitions}"))
+        elif state.partitions > spec.partitions:
+            changes.append(TopicChange(
+                spec.name, "cannot_shrink",
+                f"has {state.partitions} partitions, config asks {spec.partitions}; "
+                "Kafka cannot remove partitions"))
+        if state.replication_factor != spec.replication_factor:
+            changes.append(TopicChange(
+                spec.name, "replication_differs",
+                f"has replication {state.replication_factor}, config asks "
+                f"{spec.replication_factor}; change it with a partition reassignment"))
+        for key, value in sorted(spec.config.items()):
+            if state.config.get(key) != value:
+                changes.append(TopicChange(
+                    spec.name, "set_config", f"{key}: {state.config.get(key)} -> {value}"))
+    return changes
+
+
+def admin_client(bootstrap: str):  # type: ignore[no-untyped-def]
+    """A kafka-python admin client, or a one-line error when the cluster is unreachable."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="paystream-topics",
+                                request_timeout_ms=15000)
+    except (KafkaError, OSError) as error:
+        raise PaystreamError(
+            f"cannot reach Kafka at {bootstrap} ({type(error).__name__}): "
+            "start it with `paystream up` or set PAYSTREAM_KAFKA__BOOTSTRAP"
+        ) from error
+
+
+def describe_topics(admin, names: list[str]) -> dict[str, TopicState]:  # type: ignore[no-untyped-def]
+    """The current state of the named topics that exist."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    existing = set(admin.list_topics()) & set(names)
+    if not existing:
+        return {}
+    states: dict[str, TopicState] = {}
+    metadata = {t["name"]: t for t in admin.describe_topics(sorted(existing))}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(existing)]
+    configs = admin.describe_configs(resources, config_filter="all")["topic"]
+    for name in sorted(existing):
+        partitions = metadata[name]["partitions"]
+        replication = max((len(p["replica_nodes"]) for p in partitions), default=0)
+        config = {key: entry["value"] for key, entry in configs[name].items()}
+        states[name] = TopicState(name, len(partitions), replication, config)
+    return states
+
+
+def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> None:  # type: ignore[no-untyped-def]
+    """Perform the creatable part of a plan against the cluster."""
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+    by_name = {spec.name: spec for spec in specs}
+    creates = [by_name[c.topic] for c in changes if c.action == "create"]
+    if creates:
+        admin.create_topics(
+            [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config)
+             for s in creates],
+            wait_for_metadata=True,
+        )
+    grows = {c.topic: by_name[c.topic].partitions for c in changes if c.action == "grow_partitions"}
+    if grows:
+        admin.create_partitions(grows)
+    to_configure = sorted({c.topic for c in changes if c.action == "set_config"})
+    if to_configure:
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(by_name[name].config))
+             for name in to_configure],
+            incremental=True,
+        )
+
+
+def reconcile_topics(bootstrap: str, specs: list[TopicSpec], dry_run: bool = False) -> list[TopicChange]:
+    """Bring the cluster's topics in line with the specs; return the changes found."""
+    from kafka.errors import KafkaError
+
+    admin = admin_client(bootstrap)
+    try:
+        names = [spec.name for spec in specs]
+        changes = plan_topic_changes(specs, describe_topics(admin, names))
+        if not dry_run:
+            apply_changes(admin, specs, changes)
+        return changes
+    except KafkaError as error:
+        raise PaystreamError(f"reconciling topics on {bootstrap} failed: {error}") from error
+    finally:
+        admin.close()
