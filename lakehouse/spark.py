@@ -39,6 +39,7 @@ def build_spark_session(settings: Settings, app_name: str = "paystream") -> Spar
     os.environ.setdefault("JAVA_HOME", str(java.resolve().parent.parent))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
     jars = ",".join(str(jar) for jar in spark_extra_jars(settings))
     spark_home = settings.home / "spark"
     warehouse = spark_home / "warehouse"
@@ -51,6 +52,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream") -> Spar
         .master(conf.master)
         .config("spark.jars", jars)
         .config("spark.driver.memory", conf.driver_memory)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
@@ -59,6 +62,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream") -> Spar
         .config("spark.local.dir", str(local_dir))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_home}")
         .config("spark.ui.enabled", str(conf.ui_enabled).lower())
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
     )
     spark = builder.getOrCreate()

@@ -1,0 +1,58 @@
+# Paystream — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PAYSTREAM := $(VENV)/bin/paystream
+PYTEST := $(VENV)/bin/pytest
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help system-deps setup up down status topics demo test unit lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+system-deps: ## install missing Debian packages (JDK 17, Maven, PostgreSQL)
+	bash scripts/install-system-deps.sh
+
+setup: system-deps $(STAMP) ## create .venv, install pinned packages, cache the JVM jars
+	$(PAYSTREAM) setup
+
+up: setup ## start Kafka and PostgreSQL and apply the schema
+	$(PAYSTREAM) up
+
+down: ## stop the services `make up` started
+	$(PAYSTREAM) down
+
+status: ## show what runs where
+	$(PAYSTREAM) status
+
+demo: setup ## run the platform: services, topics, schema, then print where everything runs
+	$(PAYSTREAM) up
+	$(PAYSTREAM) topics
+	@echo
+	$(PAYSTREAM) status
+
+test: export PAYSTREAM_PROFILE = test
+test: setup ## run the whole suite on real services (own ports and state), then stop them
+	$(PAYSTREAM) up
+	$(PYTEST) -p no:cacheprovider; rc=$$?; $(PAYSTREAM) down; exit $$rc
+
+unit: setup ## run only the unit tests (no services)
+	$(PYTEST) tests/unit
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean: ## stop services and delete the state folder (.paystream)
+	-$(PAYSTREAM) down
+	-PAYSTREAM_PROFILE=test $(PAYSTREAM) down
+	rm -rf .paystream

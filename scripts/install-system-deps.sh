@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Paystream needs, only those missing:
+# a JDK 17+ (Kafka broker, Spark), Maven (resolves the jars from Maven Central),
+# the PostgreSQL server (initdb, pg_ctl) and python3-venv.
+set -euo pipefail
+
+need=()
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then need+=(openjdk-17-jdk-headless); fi
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,75 @@
+"""Shared fixtures: settings, the real services (started through the runtime), one Spark session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.runtime import kafka_broker, postgres_server, services
+from lakehouse.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The settings of the profile under test (PAYSTREAM_PROFILE, `test` under `make test`)."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def live_services(settings: Settings) -> Iterator[Settings]:
+    """Kafka and PostgreSQL up through the project's runtime; stops only what it started."""
+    report = services.up(settings)
+    yield settings
+    if "kafka" in report.started:
+        kafka_broker.stop(settings)
+    if "postgres" in report.started:
+        postgres_server.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def spark(settings: Settings):  # type: ignore[no-untyped-def]
+    """One Spark session with Delta and the Kafka source for the whole suite."""
+    from lakehouse.spark import build_spark_session
+
+    session = build_spark_session(settings, app_name="paystream-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def unique_topic(live_services: Settings) -> Iterator[str]:
+    """A fresh topic name; the topic is deleted after the test."""
+    from kafka import KafkaAdminClient
+
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield name
+    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    try:
+        if name in admin.list_topics():
+            admin.delete_topics([name])
+    finally:
+        admin.close()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `paystream ARGS` in a subprocess, as a user would, and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )

@@ -1,0 +1,85 @@
+"""Pure helpers of the runtime: jar names, poms, Java versions, broker config, CLI errors."""
+
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from lakehouse.cli import main
+from lakehouse.jars import artifact_name, jars_missing_from, pom_xml
+from lakehouse.runtime.java import parse_java_major
+from lakehouse.runtime.kafka_broker import server_properties
+from lakehouse.runtime.processes import port_is_free
+from lakehouse.settings import KafkaSettings
+from lakehouse.versions import jvm_versions
+
+
+@pytest.mark.parametrize(
+    ("jar", "artifact"),
+    [
+        ("kafka-clients-4.2.0.jar", "kafka-clients"),
+        ("spark-token-provider-kafka-0-10_2.13-4.2.0.jar", "spark-token-provider-kafka-0-10_2.13"),
+        ("zstd-jni-1.5.6-10.jar", "zstd-jni"),
+        ("javassist-3.30.2-GA.jar", "javassist"),
+        ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
+    ],
+)
+def test_artifact_name(jar: str, artifact: str) -> None:
+    assert artifact_name(jar) == artifact
+
+
+def test_jars_already_in_pyspark_are_dropped() -> None:
+    candidates = ["kafka-clients-3.9.2.jar", "scala-library-2.13.17.jar", "delta-storage-4.4.0.jar"]
+    present = ["scala-library-2.13.16.jar", "spark-core_2.13-4.2.0.jar"]
+    assert jars_missing_from(candidates, present) == ["delta-storage-4.4.0.jar",
+                                                      "kafka-clients-3.9.2.jar"]
+
+
+def test_pom_lists_every_coordinate() -> None:
+    coordinates = list(jvm_versions().kafka_broker)
+    root = ET.fromstring(pom_xml("kafka", coordinates))
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    found = [
+        ":".join(dep.findtext(f"m:{tag}", namespaces=ns) or "" for tag in
+                 ("groupId", "artifactId", "version"))
+        for dep in root.findall("m:dependencies/m:dependency", ns)
+    ]
+    assert found == coordinates
+
+
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_392"', 8),
+     ('openjdk version "21" 2023-09-19', 21), ("no java here", None)],
+)
+def test_parse_java_major(output: str, major: int | None) -> None:
+    assert parse_java_major(output) == major
+
+
+def test_server_properties_single_kraft_node(tmp_path: Path) -> None:
+    props = dict(
+        line.split("=", 1)
+        for line in server_properties(KafkaSettings(port=1234, controller_port=1235), tmp_path)
+        .splitlines()
+    )
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:1234,CONTROLLER://127.0.0.1:1235"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:1235"
+    assert props["log.dirs"] == str(tmp_path)
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_port_is_free_sees_a_listener() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert not port_is_free("127.0.0.1", sock.getsockname()[1])
+
+
+def test_wrong_flag_is_one_line_and_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--no-such-flag"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--no-such-flag" in err[0]
