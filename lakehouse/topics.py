@@ -163,7 +163,9 @@ def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> 
         )
 
 
-def reconcile_topics(bootstrap: str, specs: list[TopicSpec], dry_run: bool = False) -> list[TopicChange]:
+def reconcile_topics(
+    bootstrap: str, specs: list[TopicSpec], dry_run: bool = False
+) -> list[TopicChange]:
     """Bring the cluster's topics in line with the specs; return the changes found."""
     from kafka.errors import KafkaError
 

@@ -65,7 +65,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """Run `paystream ARGS` in a subprocess, as a user would, and capture its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

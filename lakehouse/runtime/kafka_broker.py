@@ -11,8 +11,8 @@ from pathlib import Path
 from lakehouse.errors import PaystreamError
 from lakehouse.jars import resolve_jars
 from lakehouse.runtime import processes
-from lakehouse.settings import KafkaSettings, Settings
 from lakehouse.runtime.java import find_java
+from lakehouse.settings import KafkaSettings, Settings
 from lakehouse.versions import jvm_versions
 
 

@@ -61,7 +61,8 @@ def connect(dsn: str, timeout_s: int = 3):  # type: ignore[no-untyped-def]
         return psycopg2.connect(dsn, connect_timeout=timeout_s)
     except psycopg2.Error as error:
         params = parse_dsn(dsn) if "=" in dsn or "://" in dsn else {}
-        where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+        host, port = params.get("host", "localhost"), params.get("port", 5432)
+        where = f"{host}:{port}/{params.get('dbname', '')}"
         reason = " ".join(str(error).split()) or type(error).__name__
         raise PaystreamError(f"cannot reach PostgreSQL at {where}: {reason}") from error
 

@@ -75,7 +75,8 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
         if broker is not None and broker.poll() is None:
             kafka_broker.stop(settings)
         raise
-    if not settings.kafka.embedded and not kafka_broker.metadata_ok(settings.kafka.bootstrap_servers):
+    external_kafka = not settings.kafka.embedded
+    if external_kafka and not kafka_broker.metadata_ok(settings.kafka.bootstrap_servers):
         raise PaystreamError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers} (PAYSTREAM_KAFKA__BOOTSTRAP)"
         )
@@ -98,7 +99,8 @@ def _masked(dsn: str) -> str:
     from psycopg2.extensions import parse_dsn
 
     params = parse_dsn(dsn)
-    host, port, db = params.get("host", "localhost"), params.get("port", "5432"), params.get("dbname", "")
+    host, port = params.get("host", "localhost"), params.get("port", "5432")
+    db = params.get("dbname", "")
     user = params.get("user", "")
     secret = ":***" if params.get("password") else ""
     return f"postgresql://{user}{secret}@{host}:{port}/{db}"

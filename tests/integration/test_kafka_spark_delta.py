@@ -75,7 +75,8 @@ def test_spark_streams_kafka_into_delta_and_duckdb_reads_it(
     count = 1_000
     amounts = [Decimal(i % 500) + Decimal("0.25") for i in range(count)]
     records = [
-        (f"user-{i % 13}".encode(), json.dumps({"id": f"tx-{i}", "amount": str(amounts[i])}).encode())
+        (f"user-{i % 13}".encode(),
+         json.dumps({"id": f"tx-{i}", "amount": str(amounts[i])}).encode())
         for i in range(count)
     ]
     _send(live_services, unique_topic, records)
@@ -110,9 +111,10 @@ def test_spark_streams_kafka_into_delta_and_duckdb_reads_it(
     assert landed.count() == count
     assert landed.select("id").distinct().count() == count
 
-    dataset = DeltaTable(str(table)).to_pyarrow_dataset()
-    rows, total, partitions = duckdb.sql(
-        "SELECT count(*), sum(amount), count(DISTINCT partition) FROM dataset"
+    con = duckdb.connect()
+    con.register("kafka_landing", DeltaTable(str(table)).to_pyarrow_dataset())
+    rows, total, partitions = con.sql(
+        "SELECT count(*), sum(amount), count(DISTINCT partition) FROM kafka_landing"
     ).fetchall()[0]
     assert rows == count
     assert total == sum(amounts)

@@ -1,0 +1,1 @@
+"""Synthetic and replayed payment events, sent to Kafka."""
