@@ -1,1 +1,1 @@
-"""Streaming and batch Spark entry points: bronze, silver, gold and backfill (one module per table)."""
+"""Streaming and batch Spark jobs: bronze, silver, gold and backfill, one module per table."""
