@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -111,6 +112,63 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    """Send synthetic or replayed payment events to Kafka."""
+    from pathlib import Path
+
+    from producer.main import ProduceRequest, run_produce
+
+    request = ProduceRequest(
+        topic=args.topic, rate=args.rate, count=args.count, duration_s=args.duration,
+        seed=args.seed, fraud_rate=args.fraud_rate, fault_rate=args.fault_rate,
+        scenarios=args.scenarios, faults=args.faults, start=args.start, speedup=args.speedup,
+        users=args.users, replay=Path(args.replay) if args.replay else None, mapping=args.map,
+        progress=not args.quiet,
+    )
+    summary = run_produce(settings, request)
+    for line in summary.lines():
+        print(line)
+    if summary.errors:
+        raise PaystreamError(
+            f"{summary.errors:,} of {summary.sent:,} events were not acknowledged by Kafka at "
+            f"{settings.kafka.bootstrap_servers} after retries ({summary.first_error}); "
+            f"they are saved in {summary.spill_file}")
+    return 130 if summary.interrupted else 0
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a benchmark and print each figure beside its ceiling."""
+    from producer.bench import bench_produce, bench_settings_line
+
+    _say(f"bench produce: {args.count:,} events per figure; this takes a minute")
+    figures = bench_produce(settings, count=args.count, partitions=args.partitions, seed=args.seed)
+    print(bench_settings_line(args.count, args.partitions))
+    width = max(len(f.name) for f in figures)
+    for figure in figures:
+        print(f"{figure.name:<{width}}  {figure.events_per_s:>10,.0f} events/s   {figure.note}")
+    produce = next(f for f in figures if f.name.startswith("paystream produce"))
+    target = 25_000
+    verdict = "meets" if produce.events_per_s >= target else "is below"
+    print(f"paystream produce {verdict} the {target:,} events/s target")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _non_negative(kind: type) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text} is negative")
+        return value  # type: ignore[no-any-return]
+    return parse
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -134,6 +192,36 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--dry-run", action="store_true", help="show changes, apply none")
     add("migrate", cmd_migrate, "apply the PostgreSQL payments schema")
     add("setup", cmd_setup, "fetch and cache the JVM jars (Kafka, Delta, spark-sql-kafka)")
+
+    produce = add("produce", cmd_produce, "send synthetic or replayed payment events to Kafka")
+    produce.add_argument("--topic", default="transactions", help="topic (default transactions)")
+    produce.add_argument("--rate", type=_non_negative(float), default=100.0,
+                         help="events per second, steady; 0 = as fast as possible (default 100)")
+    produce.add_argument("--count", type=_non_negative(int), help="stop after this many events")
+    produce.add_argument("--duration", type=_non_negative(float),
+                         help="stop after this many seconds")
+    produce.add_argument("--seed", type=int, default=42, help="same seed + options = same events")
+    produce.add_argument("--fraud-rate", type=_fraction, default=0.01,
+                         help="share of events that belong to fraud scenarios (default 0.01)")
+    produce.add_argument("--fault-rate", type=_fraction, default=0.0,
+                         help="share of events with a data fault (default 0)")
+    produce.add_argument("--scenarios", help="comma list of fraud scenarios (default all)")
+    produce.add_argument("--faults", help="comma list of fault kinds (default all)")
+    produce.add_argument("--start", help="virtual clock start (ISO-8601, UTC): event time "
+                         "advances per event instead of following the wall clock")
+    produce.add_argument("--speedup", type=float, default=1.0,
+                         help="simulated seconds per wall second on the virtual clock")
+    produce.add_argument("--users", type=int, default=1_000_000, help="population size")
+    produce.add_argument("--replay", metavar="FILE",
+                         help="send events from a CSV, Parquet or JSONL file in event-time order")
+    produce.add_argument("--map", help="column mapping for --replay: src=field,src2=location.lat")
+    produce.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
+    bench.add_argument("target", choices=["produce"], help="what to measure")
+    bench.add_argument("--count", type=int, default=200_000, help="events per figure")
+    bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic")
+    bench.add_argument("--seed", type=int, default=42)
     return parser
 
 
@@ -150,6 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"paystream {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a trace
+        if os.environ.get("PAYSTREAM_DEBUG"):
+            raise
+        reason = " ".join(str(error).split())[:300]
+        print(f"paystream {args.command}: unexpected error: {type(error).__name__}: {reason} "
+              "(set PAYSTREAM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

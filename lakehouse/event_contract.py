@@ -1,0 +1,124 @@
+"""The payment event contract: one JSON Schema file, plus the checks JSON Schema cannot say.
+
+`lakehouse/contracts/payment_event.schema.json` is the single source of truth.
+`contract_violations` names every way a raw Kafka value breaks the contract,
+with the same reason codes silver's quarantine uses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+SCHEMA_PATH = Path(__file__).parent / "contracts" / "payment_event.schema.json"
+
+REASONS = (
+    "malformed_json",
+    "oversized",
+    "missing_field",
+    "wrong_type",
+    "non_positive_amount",
+    "invalid_amount",
+    "unknown_currency",
+    "unknown_field",
+    "invalid_value",
+    "timestamp_in_future",
+    "timestamp_too_old",
+)
+"""Every reason code a contract violation can carry."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a record breaks the contract: a reason code and where."""
+
+    reason: str
+    detail: str
+
+
+@cache
+def event_schema() -> dict[str, Any]:
+    """The event JSON Schema as a dict."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(event_schema(), format_checker=FormatChecker())
+
+
+def contract_limits() -> dict[str, int]:
+    """Size and time bounds stored beside the schema (`x-paystream`)."""
+    return dict(event_schema()["x-paystream"])
+
+
+def required_fields() -> list[str]:
+    """The top-level fields every event must carry."""
+    return list(event_schema()["required"])
+
+
+def supported_currencies() -> list[str]:
+    """The currency codes the contract accepts."""
+    return list(event_schema()["properties"]["currency"]["enum"])
+
+
+def _classify(error: Any) -> Violation:
+    path = ".".join(str(p) for p in error.absolute_path) or "$"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        where = f"{path}.{missing}" if path != "$" else missing
+        return Violation("missing_field", where)
+    if error.validator == "type":
+        return Violation("wrong_type", path)
+    if error.validator == "additionalProperties":
+        return Violation("unknown_field", f"{path}: {error.message}")
+    if path == "amount":
+        try:
+            if Decimal(str(error.instance)) <= 0:
+                return Violation("non_positive_amount", str(error.instance))
+        except (InvalidOperation, ValueError):
+            pass
+        return Violation("invalid_amount", str(error.instance)[:40])
+    if path == "currency" and error.validator == "enum":
+        return Violation("unknown_currency", str(error.instance)[:16])
+    return Violation("invalid_value", f"{path}: {error.validator}")
+
+
+def parse_event_time(text: str) -> datetime:
+    """Parse the contract's ISO-8601 UTC timestamp."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def contract_violations(raw: bytes, now: datetime) -> list[Violation]:
+    """Every way a raw Kafka value breaks the contract, judged at time `now` (empty = valid)."""
+    limits = contract_limits()
+    violations = []
+    if len(raw) > limits["max_event_bytes"]:
+        violations.append(Violation("oversized", f"{len(raw)} bytes"))
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        return [*violations, Violation("malformed_json", str(error)[:80])]
+    if not isinstance(event, dict):
+        return [*violations, Violation("malformed_json", "not a JSON object")]
+    for schema_error in sorted(_validator().iter_errors(event),
+                               key=lambda e: list(e.absolute_path)):
+        violations.append(_classify(schema_error))
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str):
+        try:
+            event_time = parse_event_time(stamp)
+        except ValueError:
+            return violations
+        if event_time > now + timedelta(seconds=limits["max_future_seconds"]):
+            violations.append(Violation("timestamp_in_future", stamp))
+        elif event_time < now - timedelta(days=limits["max_age_days"]):
+            violations.append(Violation("timestamp_too_old", stamp))
+    return violations
