@@ -153,6 +153,21 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the streaming pipeline: bronze, silver and gold, or one layer."""
+    from lakehouse.spark import build_spark_session
+    from spark_jobs.pipeline import LAYERS, run_pipeline
+
+    layers = [args.layer] if args.layer else list(LAYERS)
+    spark = build_spark_session(settings, app_name="paystream-stream")
+    try:
+        run_pipeline(spark, settings, layers, args.available_now, say=_say)
+    finally:
+        spark.stop()
+    print(f"stream: {', '.join(layers)} {'caught up' if args.available_now else 'stopped'}")
+    return 0
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -216,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="send events from a CSV, Parquet or JSONL file in event-time order")
     produce.add_argument("--map", help="column mapping for --replay: src=field,src2=location.lat")
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    stream = add("stream", cmd_stream, "run the streaming pipeline (bronze, silver, gold)")
+    stream.add_argument("--layer", choices=["bronze", "silver", "gold"],
+                        help="run one layer only (default all)")
+    stream.add_argument("--available-now", action="store_true",
+                        help="process everything available, then exit")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
     bench.add_argument("target", choices=["produce"], help="what to measure")

@@ -82,6 +82,16 @@ class SparkSettings(BaseModel):
     ui_enabled: bool = False
 
 
+class PipelineSettings(BaseModel):
+    """How the streaming pipeline batches, waits for late events and reports."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed_lateness_s: int = 1800
+    max_offsets_per_trigger: int = 50_000
+    max_files_per_trigger: int = 50
+
+
 class Settings(BaseSettings):
     """Everything an entry point needs to know about where things are."""
 
@@ -100,6 +110,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
+    pipeline: PipelineSettings = PipelineSettings()
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:

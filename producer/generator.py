@@ -23,7 +23,13 @@ from lakehouse.event_contract import contract_limits, required_fields
 from lakehouse.fx import eur_per_unit
 from producer.clock import VirtualClock, WallClock, format_event_time
 from producer.geography import CITIES, City, haversine_km
-from producer.population import Merchant, Population, User, build_population
+from producer.population import (
+    MERCHANT_CATEGORIES,
+    Merchant,
+    Population,
+    User,
+    build_population,
+)
 from producer.rule_params import ScenarioParams
 
 SCENARIOS = (
@@ -325,22 +331,24 @@ class PaymentStream:
         ]
 
     def _plan_compromised_merchant(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
+        """An online shop skimmed (e-skimming): many cards pay far above its category's ticket."""
         rng, params = self.rng, self.params
-        in_person = [m for m in rng.sample(self.population.merchants, 50) if m.in_person]
-        merchant = in_person[0] if in_person else rng.choice(self.population.merchants)
+        shops = self.population.online_merchants or self.population.merchants
+        merchant = rng.choice(shops)
         count = params.merchant_min_users + rng.randint(2, 8)
         users = [self.population.user(i)
                  for i in rng.sample(range(self.population.n_users), count)]
         span = params.merchant_window_s * 0.8
         offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        category_ticket = MERCHANT_CATEGORIES[merchant.mcc][1]
         plan = []
         for offset, user in zip(offsets, users, strict=True):
             moment = now + timedelta(seconds=offset)
-            amount = min(merchant.ticket_eur * rng.uniform(params.merchant_ticket_multiple * 1.25,
-                                                           params.merchant_ticket_multiple * 3),
+            amount = min(category_ticket * rng.uniform(params.merchant_ticket_multiple * 1.25,
+                                                       params.merchant_ticket_multiple * 2.5),
                          self._legit_cap_eur)
-            plan.append((moment, self._event(moment, user, merchant, amount, "pos",
-                                             merchant.city)))
+            plan.append((moment, self._event(moment, user, merchant, amount, "ecommerce",
+                                             user.home)))
         return plan
 
     def _plan_account_takeover(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:

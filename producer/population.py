@@ -15,33 +15,16 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import NamedTuple
 
+from lakehouse.mcc import merchant_categories
 from producer.geography import CITIES, City
 
-# MCC -> (description, typical ticket in EUR, sold online, sold in person)
+# MCC -> (description, typical ticket in EUR, sold online, sold in person), from the
+# one reference table the compromised-merchant rule reads too.
 MERCHANT_CATEGORIES: dict[str, tuple[str, float, bool, bool]] = {
-    "5411": ("grocery stores", 45.0, False, True),
-    "5812": ("restaurants", 38.0, False, True),
-    "5814": ("fast food", 12.0, False, True),
-    "5541": ("fuel stations", 60.0, False, True),
-    "5999": ("miscellaneous retail", 40.0, True, True),
-    "5732": ("electronics", 280.0, True, True),
-    "5311": ("department stores", 90.0, True, True),
-    "4111": ("local transit", 3.5, True, True),
-    "4121": ("taxis and rideshare", 24.0, True, True),
-    "4511": ("airlines", 340.0, True, False),
-    "7011": ("hotels", 210.0, True, True),
-    "5942": ("book stores", 24.0, True, True),
-    "5691": ("clothing", 75.0, True, True),
-    "5912": ("pharmacies", 21.0, False, True),
-    "6011": ("ATM cash withdrawal", 120.0, False, True),
-    "5815": ("digital goods", 9.0, True, False),
-    "5944": ("jewelry", 420.0, True, True),
+    c.mcc: (c.description, float(c.typical_ticket_eur), c.online, c.in_person)
+    for c in merchant_categories().values()
 }
-_CATEGORY_WEIGHTS = {
-    "5411": 20, "5812": 12, "5814": 12, "5541": 7, "5999": 8, "5732": 3, "5311": 5,
-    "4111": 8, "4121": 5, "4511": 1, "7011": 1, "5942": 2, "5691": 5, "5912": 5,
-    "6011": 3, "5815": 6, "5944": 0.5,
-}
+_CATEGORY_WEIGHTS = {c.mcc: c.weight for c in merchant_categories().values()}
 
 # Relative activity per hour of day (UTC): a daytime curve with an evening shoulder.
 HOURLY_ACTIVITY = (0.15, 0.08, 0.05, 0.04, 0.05, 0.12, 0.35, 0.7, 0.95, 1.0, 1.05, 1.15,

@@ -1,0 +1,38 @@
+"""Where every Delta table and streaming checkpoint lives under the lake root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLES = (
+    "bronze.transactions_raw",
+    "silver.transactions",
+    "silver.quarantine",
+    "gold.alerts",
+    "gold.user_activity_1m",
+    "gold.merchant_activity_1m",
+    "gold.daily_report",
+)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Paths of the tables and checkpoints for one lake root."""
+
+    lake_root: Path
+
+    def table(self, name: str) -> str:
+        """The path of a table such as `silver.transactions`."""
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name}")
+        layer, table = name.split(".")
+        return str(self.lake_root / layer / table)
+
+    def checkpoint(self, query: str) -> str:
+        """The checkpoint folder of a streaming query."""
+        return str(self.lake_root / "_checkpoints" / query)
+
+    def sql_name(self, name: str) -> str:
+        """The name a table gets in SQL: `silver.transactions` -> `silver_transactions`."""
+        return name.replace(".", "_")

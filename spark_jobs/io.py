@@ -1,0 +1,162 @@
+"""The only module of the jobs that touches Kafka, Delta and PostgreSQL.
+
+Every write here is idempotent per micro-batch: Delta appends and MERGEs carry
+(txnAppId, txnVersion = batch id), so a batch replayed after a crash is
+skipped; PostgreSQL upserts on the alert id; Kafka sinks are at-least-once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def read_kafka_stream(spark: SparkSession, settings: Settings, topic: str,
+                      max_offsets_per_trigger: int | None = None) -> DataFrame:
+    """A streaming DataFrame over a Kafka topic, headers included, from the earliest offset."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("includeHeaders", "true")
+        .option("failOnDataLoss", "false")
+    )
+    if max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    return reader.load()
+
+
+def read_delta_stream(spark: SparkSession, path: str) -> DataFrame:
+    """A streaming DataFrame over a Delta table's appended rows."""
+    return spark.readStream.format("delta").load(path)
+
+
+def read_delta(spark: SparkSession, path: str) -> DataFrame:
+    """The current snapshot of a Delta table."""
+    return spark.read.format("delta").load(path)
+
+
+def delta_exists(spark: SparkSession, path: str) -> bool:
+    """True when a Delta table exists at the path."""
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def ensure_delta_table(df: DataFrame, path: str, partition_by: Sequence[str]) -> None:
+    """Create an empty Delta table with the DataFrame's schema if there is none yet."""
+    if not delta_exists(df.sparkSession, path):
+        (df.limit(0).write.format("delta").mode("append").partitionBy(*partition_by).save(path))
+
+
+def append_idempotent(df: DataFrame, path: str, app_id: str, batch_id: int,
+                      partition_by: Sequence[str]) -> None:
+    """Append a micro-batch once: a replay of the same batch id is skipped by Delta."""
+    (df.write.format("delta").mode("append").partitionBy(*partition_by)
+     .option("txnAppId", app_id).option("txnVersion", batch_id).save(path))
+
+
+@contextlib.contextmanager
+def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator[None]:
+    spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
+    spark.conf.set("spark.databricks.delta.write.txnVersion", str(batch_id))
+    try:
+        yield
+    finally:
+        spark.conf.unset("spark.databricks.delta.write.txnAppId")
+        spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def merge_insert_new(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
+                     partition_by: Sequence[str]) -> None:
+    """Insert the rows whose keys the table lacks; a replayed batch id is skipped."""
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    ensure_delta_table(df, path, partition_by)
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    with _idempotent_dml(spark, app_id, batch_id):
+        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+         .whenNotMatchedInsertAll().execute())
+
+
+def merge_upsert(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
+                 partition_by: Sequence[str]) -> None:
+    """Insert new keys and overwrite existing ones; a replayed batch id is skipped."""
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    ensure_delta_table(df, path, partition_by)
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    with _idempotent_dml(spark, app_id, batch_id):
+        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:
+    """Write rows with key, value and optional headers columns to a Kafka topic."""
+    (df.write.format("kafka")
+     .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+     .option("kafka.acks", "all")
+     .option("kafka.linger.ms", "5")
+     .option("topic", topic).save())
+
+
+def postgres_connection(settings: Settings):  # type: ignore[no-untyped-def]
+    """A connection to the payments database as the owner role."""
+    from lakehouse.runtime.postgres_server import connect
+
+    return connect(settings.postgres_url())
+
+
+ALERT_INSERT = (
+    "INSERT INTO payments.alerts (alert_id, rule_id, severity, transaction_id, user_id, "
+    "merchant_id, amount_eur, event_time, detected_at, details) VALUES %s "
+    "ON CONFLICT (alert_id) DO NOTHING"
+)
+
+
+def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert alerts into payments.alerts; an alert id seen before is left as it is."""
+    if not rows:
+        return
+    from psycopg2.extras import execute_values
+
+    conn = postgres_connection(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            execute_values(cur, ALERT_INSERT, rows, page_size=1000)
+    finally:
+        conn.close()
+
+
+def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
+    """Append per-batch metrics to payments.pipeline_metrics."""
+    if not rows:
+        return
+    import json
+
+    from psycopg2.extras import execute_values
+
+    conn = postgres_connection(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            execute_values(
+                cur,
+                "INSERT INTO payments.pipeline_metrics (layer, batch_id, rows_in, rows_out, "
+                "duration_ms, lag_records, alert_latency_p50_ms, alert_latency_p99_ms, details) "
+                "VALUES %s",
+                [(r["layer"], r["batch_id"], r.get("rows_in", 0), r.get("rows_out", 0),
+                  r.get("duration_ms"), r.get("lag_records"), r.get("alert_latency_p50_ms"),
+                  r.get("alert_latency_p99_ms"), json.dumps(r.get("details", {})))
+                 for r in rows],
+            )
+    finally:
+        conn.close()

@@ -1,0 +1,82 @@
+"""`paystream stream`: run the medallion pipeline, all layers or one.
+
+With --available-now the layers run one after another (bronze, then silver,
+then gold), each processing everything available and exiting: the catch-up
+mode tests use. Without it the three queries run together until SIGTERM or
+Ctrl-C, which stops them between batches.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from lakehouse.errors import PaystreamError
+from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+def _starter(layer: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
+    from spark_jobs import bronze_transactions_raw, gold_alerts, silver_transactions
+
+    def bronze(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+        return bronze_transactions_raw.start(spark, settings, available_now,
+                                             settings.pipeline.max_offsets_per_trigger)
+
+    return {"bronze": bronze, "silver": silver_transactions.start,
+            "gold": gold_alerts.start}[layer]
+
+
+def _raise_if_failed(query: StreamingQuery) -> None:
+    error = query.exception()
+    if error is not None:
+        message = " ".join(str(error).split())[:300]
+        raise PaystreamError(f"the {query.name} query failed: {message}")
+
+
+def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
+                 available_now: bool, say: Callable[[str], None] = lambda _: None) -> None:
+    """Run the given layers; return when they finish (available-now) or are stopped."""
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise PaystreamError(f"unknown layer: {', '.join(sorted(unknown))}")
+    ordered = [layer for layer in LAYERS if layer in layers]
+    if available_now:
+        for layer in ordered:
+            say(f"{layer}: processing everything available")
+            query = _starter(layer)(spark, settings, True)
+            query.awaitTermination()
+            _raise_if_failed(query)
+        return
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    queries = []
+    try:
+        for layer in ordered:
+            queries.append(_starter(layer)(spark, settings, False))
+            say(f"{layer}: running")
+        while not stop.is_set():
+            for query in queries:
+                if not query.isActive:
+                    _raise_if_failed(query)
+                    raise PaystreamError(f"the {query.name} query stopped")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for query in queries:
+            if query.isActive:
+                query.stop()
