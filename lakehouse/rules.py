@@ -43,7 +43,8 @@ class Rule:
         try:
             return self.params[name]
         except KeyError as error:
-            raise PaystreamError(f"rule {self.rule_id} in config/rules.yaml lacks {name}") from error
+            raise PaystreamError(
+                f"rule {self.rule_id} in config/rules.yaml lacks {name}") from error
 
 
 def load_rules(path: Path = RULES_PATH) -> dict[str, Rule]:
@@ -141,7 +142,8 @@ def card_testing(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
     from pyspark.sql import functions as F
 
     ceiling = Decimal(str(rule.param("max_amount_eur")))
-    need, window_ms = int(rule.param("min_distinct_merchants")), int(rule.param("window_seconds")) * 1000
+    need = int(rule.param("min_distinct_merchants"))
+    window_ms = int(rule.param("window_seconds")) * 1000
     tiny = rows.where((F.col("amount_eur") <= F.lit(ceiling)) & (F.col("channel") == "ecommerce"))
     trailing = (Window.partitionBy("user_id").orderBy(_event_ms())
                 .rangeBetween(-window_ms, 0))
@@ -195,7 +197,8 @@ def compromised_merchant(rows: DataFrame, rule: Rule, detected_at: Column) -> Da
     from lakehouse.mcc import merchant_categories
 
     multiple = Decimal(str(rule.param("ticket_multiple")))
-    need, window_ms = int(rule.param("min_distinct_users")), int(rule.param("window_seconds")) * 1000
+    need = int(rule.param("min_distinct_users"))
+    window_ms = int(rule.param("window_seconds")) * 1000
     tickets = F.create_map(*[
         item for c in merchant_categories().values()
         for item in (F.lit(c.mcc), F.lit(c.typical_ticket_eur * multiple))

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def _spark_type(node: dict[str, Any]) -> DataType:
     from pyspark.sql import types as T
 
-    kind = node.get("type")
+    kind = str(node.get("type"))
     if kind == "object":
         return T.StructType([
             T.StructField(name, _spark_type(child), nullable=True)
