@@ -35,6 +35,32 @@ def _starter(layer: str) -> Callable[[SparkSession, Settings, bool], StreamingQu
             "gold": gold_alerts.start}[layer]
 
 
+KAFKA_SOURCE_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
+    "timestampType int, headers array<struct<key: string, value: binary>>"
+)
+
+
+def ensure_tables(spark: SparkSession, settings: Settings) -> None:
+    """Create the empty bronze and silver tables, so a downstream query can start first."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.catalog import Catalog
+    from spark_jobs import bronze_transactions_raw, io, silver_transactions
+
+    catalog = Catalog(settings.lake)
+    bronze = bronze_transactions_raw.transform(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA))
+    io.ensure_delta_table(bronze, catalog.table(bronze_transactions_raw.TABLE),
+                          bronze_transactions_raw.PARTITION_BY)
+    silver = silver_transactions.to_silver_rows(bronze, silver_transactions.fx_rates(spark), 0)
+    io.ensure_delta_table(silver, catalog.table(silver_transactions.TABLE),
+                          silver_transactions.PARTITION_BY)
+    quarantine = silver_transactions.to_quarantine_rows(
+        bronze.withColumn("reasons", F.array().cast("array<string>")), 0)
+    io.ensure_delta_table(quarantine, catalog.table(silver_transactions.QUARANTINE),
+                          silver_transactions.QUARANTINE_PARTITION_BY)
+
+
 def _raise_if_failed(query: StreamingQuery) -> None:
     error = query.exception()
     if error is not None:
@@ -49,6 +75,7 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     if unknown:
         raise PaystreamError(f"unknown layer: {', '.join(sorted(unknown))}")
     ordered = [layer for layer in LAYERS if layer in layers]
+    ensure_tables(spark, settings)
     if available_now:
         for layer in ordered:
             say(f"{layer}: processing everything available")

@@ -1,0 +1,138 @@
+"""Shared set-up and invariants of the pipeline tests: fresh topics, clean sinks, reconciling."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from lakehouse.catalog import Catalog
+from lakehouse.settings import Settings
+from lakehouse.topics import admin_client, load_topic_specs, reconcile_topics
+
+PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq")
+SCHEMA_FAULTS = {"malformed_json", "missing_field", "wrong_type", "non_positive_amount",
+                 "unknown_currency", "bad_timestamp", "oversized"}
+
+
+def recreate_topics(settings: Settings) -> None:
+    """Delete the pipeline topics and create them again from the topics file."""
+    admin = admin_client(settings.kafka.bootstrap_servers)
+    try:
+        existing = set(admin.list_topics()) & set(PIPELINE_TOPICS)
+        if existing:
+            admin.delete_topics(sorted(existing))
+    finally:
+        admin.close()
+    specs = load_topic_specs(settings.kafka.topics_file)
+    for attempt in range(40):
+        try:
+            reconcile_topics(settings.kafka.bootstrap_servers, specs)
+            return
+        except Exception:  # noqa: BLE001 - a topic marked for deletion is briefly in the way
+            if attempt == 39:
+                raise
+            time.sleep(0.5)
+
+
+def clear_postgres(settings: Settings) -> None:
+    """Empty the alert and metric tables the pipeline writes."""
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics")
+    finally:
+        conn.close()
+
+
+def rows(spark: Any, catalog: Catalog, table: str, *columns: str) -> list[Any]:
+    """Selected columns of a Delta table, collected."""
+    return spark.read.format("delta").load(catalog.table(table)).select(*columns).collect()
+
+
+def bronze_labels(spark: Any, catalog: Catalog) -> dict[tuple[int, int], dict[str, str]]:
+    """(partition, offset) -> header labels, from bronze."""
+    return {
+        (r["partition"], r["offset"]): {h["key"]: bytes(h["value"]).decode() for h in r["headers"]}
+        for r in rows(spark, catalog, "bronze.transactions_raw", "partition", "offset", "headers")
+    }
+
+
+def reconcile(spark: Any, catalog: Catalog, expected_events: int) -> dict[str, Counter[str]]:
+    """Check bronze = silver + quarantine + removed duplicates; return outcomes per fault kind."""
+    labels = bronze_labels(spark, catalog)
+    assert len(labels) == expected_events, (len(labels), expected_events)
+    silver_rows = rows(spark, catalog, "silver.transactions", "source_partition", "source_offset",
+                       "transaction_id")
+    silver = {(r["source_partition"], r["source_offset"]): r["transaction_id"]
+              for r in silver_rows}
+    assert len(silver) == len(silver_rows), "a source record is in silver twice"
+    quarantine_rows = rows(spark, catalog, "silver.quarantine", "source_partition",
+                           "source_offset", "reasons")
+    quarantine = {(r["source_partition"], r["source_offset"]): list(r["reasons"])
+                  for r in quarantine_rows}
+    assert len(quarantine) == len(quarantine_rows), "a source record is quarantined twice"
+    bronze_ids: dict[tuple[int, int], Any] = {}
+    for r in rows(spark, catalog, "bronze.transactions_raw", "partition", "offset", "value"):
+        try:
+            bronze_ids[(r["partition"], r["offset"])] = json.loads(bytes(r["value"]))[
+                "transaction_id"]
+        except (ValueError, KeyError, TypeError):
+            bronze_ids[(r["partition"], r["offset"])] = None
+    assert not set(silver) & set(quarantine), "a record is in silver and in quarantine"
+    assert len(set(silver.values())) == len(silver), "silver holds a transaction twice"
+    silver_ids = set(silver.values())
+    outcome: dict[str, Counter[str]] = defaultdict(Counter)
+    for coordinates, label in labels.items():
+        kind = label.get("fault", "none")
+        if coordinates in silver:
+            outcome[kind]["silver"] += 1
+        elif coordinates in quarantine:
+            outcome[kind]["quarantine"] += 1
+        else:
+            assert bronze_ids[coordinates] in silver_ids, coordinates
+            outcome[kind]["duplicate_removed"] += 1
+    for fault in SCHEMA_FAULTS:
+        assert set(outcome[fault]) <= {"quarantine"}, (fault, outcome[fault])
+    assert set(outcome["duplicate"]) <= {"duplicate_removed", "quarantine"}
+    for coordinates, reasons in quarantine.items():
+        if "too_late" in reasons:
+            assert labels[coordinates].get("fault") in ("late_arrival", "duplicate"), reasons
+    return outcome
+
+
+def gold_alert_ids(spark: Any, catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """alert_id -> (rule_id, transaction_id) from gold.alerts, which must hold each id once."""
+    alert_rows = rows(spark, catalog, "gold.alerts", "alert_id", "rule_id", "transaction_id")
+    alerts = {r["alert_id"]: (r["rule_id"], r["transaction_id"]) for r in alert_rows}
+    assert len(alerts) == len(alert_rows), "gold.alerts holds an alert twice"
+    return alerts
+
+
+def postgres_alert_ids(settings: Settings) -> dict[str, tuple[str, str]]:
+    """alert_id -> (rule_id, transaction_id) from PostgreSQL payments.alerts."""
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT alert_id, rule_id, transaction_id FROM payments.alerts")
+            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def batch_alert_ids(spark: Any, settings: Settings, catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """The backfill side's alerts over every silver date."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.gold_batch import batch_alerts
+
+    silver = spark.read.format("delta").load(catalog.table("silver.transactions"))
+    first, last = silver.agg(F.min("event_date"), F.max("event_date")).first()
+    return {r["alert_id"]: (r["rule_id"], r["transaction_id"])
+            for r in batch_alerts(spark, settings, first, last)
+            .select("alert_id", "rule_id", "transaction_id").collect()}

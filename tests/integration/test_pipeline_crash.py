@@ -1,0 +1,87 @@
+"""Crash safety: SIGKILL the running pipeline twice mid-stream, restart, and every count holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lakehouse.catalog import Catalog
+from lakehouse.settings import PipelineSettings, Settings, load_settings
+from producer.main import ProduceRequest, run_produce
+from tests.conftest import run_cli
+from tests.integration.pipeline_checks import (
+    batch_alert_ids,
+    clear_postgres,
+    gold_alert_ids,
+    postgres_alert_ids,
+    reconcile,
+    recreate_topics,
+)
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 6_000
+
+
+def _commits(table_path: str) -> int:
+    log = Path(table_path) / "_delta_log"
+    return len(list(log.glob("*.json"))) if log.exists() else 0
+
+
+def _kill_after_progress(env: dict[str, str], table_path: str, log: Path,
+                         commits_wanted: int) -> None:
+    """Start `paystream stream`, wait until a table has grown, then SIGKILL the whole group."""
+    before = _commits(table_path)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "stream"], env={**os.environ, **env},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 300
+    try:
+        while _commits(table_path) < before + commits_wanted:
+            assert process.poll() is None, f"stream exited early; see {log}"
+            assert time.monotonic() < deadline, f"no progress on {table_path}; see {log}"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def test_sigkill_twice_then_restart_keeps_every_count(
+    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    lake = tmp_path / "lake"
+    env = {"PAYSTREAM_LAKE_ROOT": str(lake),
+           "PAYSTREAM_PIPELINE__MAX_OFFSETS_PER_TRIGGER": "1000",
+           "PAYSTREAM_PIPELINE__MAX_FILES_PER_TRIGGER": "6"}
+    settings = load_settings(lake_root=lake, pipeline=PipelineSettings(
+        max_offsets_per_trigger=1000, max_files_per_trigger=6))
+    catalog = Catalog(lake)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    start = (datetime.now(UTC) - timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%S")
+    summary = run_produce(settings, ProduceRequest(
+        count=EVENTS, rate=0, seed=33, start=start, speedup=300, fraud_rate=0.05,
+        fault_rate=0.05, progress=False))
+    assert summary.acknowledged == EVENTS
+
+    # First kill: mid-silver. Second kill: mid-gold.
+    _kill_after_progress(env, catalog.table("silver.transactions"), tmp_path / "run1.log", 2)
+    _kill_after_progress(env, catalog.table("gold.alerts"), tmp_path / "run2.log", 2)
+    result = run_cli("stream", "--available-now", env=env, timeout=1200)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    outcome = reconcile(spark, catalog, EVENTS)
+    assert outcome["duplicate"]["duplicate_removed"] > 0
+    gold = gold_alert_ids(spark, catalog)
+    assert gold
+    assert postgres_alert_ids(settings) == gold
+    assert batch_alert_ids(spark, settings, catalog) == gold
