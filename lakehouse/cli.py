@@ -140,6 +140,14 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """Run a benchmark and print each figure beside its ceiling."""
     from producer.bench import bench_produce, bench_settings_line
 
+    if args.target == "e2e":
+        from spark_jobs.bench_e2e import bench_e2e
+
+        _say(f"bench e2e: {args.rate:,.0f} events/s for {args.duration:.0f} s through the "
+             "whole pipeline; this takes a few minutes")
+        for line in bench_e2e(settings, rate=args.rate, duration_s=args.duration).lines():
+            print(line)
+        return 0
     _say(f"bench produce: {args.count:,} events per figure; this takes a minute")
     figures = bench_produce(settings, count=args.count, partitions=args.partitions, seed=args.seed)
     print(bench_settings_line(args.count, args.partitions))
@@ -239,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="process everything available, then exit")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
-    bench.add_argument("target", choices=["produce"], help="what to measure")
+    bench.add_argument("target", choices=["produce", "e2e"], help="what to measure")
+    bench.add_argument("--rate", type=float, default=2_000, help="e2e: events/s to send")
+    bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")
     bench.add_argument("--count", type=int, default=200_000, help="events per figure")
     bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic")
     bench.add_argument("--seed", type=int, default=42)

@@ -88,6 +88,7 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     allowed_lateness_s: int = 1800
+    starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000
     max_files_per_trigger: int = 50
 

@@ -24,7 +24,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topic: str,
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
         .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
+        .option("startingOffsets", settings.pipeline.starting_offsets)
         .option("includeHeaders", "true")
         .option("failOnDataLoss", "false")
     )

@@ -69,7 +69,8 @@ def _raise_if_failed(query: StreamingQuery) -> None:
 
 
 def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
-                 available_now: bool, say: Callable[[str], None] = lambda _: None) -> None:
+                 available_now: bool, say: Callable[[str], None] = lambda _: None,
+                 stop: threading.Event | None = None) -> None:
     """Run the given layers; return when they finish (available-now) or are stopped."""
     unknown = set(layers) - set(LAYERS)
     if unknown:
@@ -83,12 +84,13 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
             query.awaitTermination()
             _raise_if_failed(query)
         return
-    stop = threading.Event()
+    stop = stop or threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, request_stop) if in_main_thread else None
     queries = []
     try:
         for layer in ordered:
@@ -103,7 +105,8 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         for query in queries:
             if query.isActive:
                 query.stop()

@@ -85,3 +85,20 @@ def test_sigkill_twice_then_restart_keeps_every_count(
     assert gold
     assert postgres_alert_ids(settings) == gold
     assert batch_alert_ids(spark, settings, catalog) == gold
+
+
+def test_sigterm_stops_the_pipeline_cleanly(live_services: Settings, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    log = tmp_path / "stream.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "stream"],
+            env={**os.environ, "PAYSTREAM_LAKE_ROOT": str(lake)}, stdout=out,
+            stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 180
+    while "gold: running" not in log.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0, log.read_text()[-2000:]
+    assert "stream: bronze, silver, gold stopped" in log.read_text()

@@ -1,0 +1,169 @@
+"""`paystream bench e2e`: sustained events/s and alert latency, beside a bare Spark Kafka read.
+
+Runs the whole pipeline on a fresh lake (reading only new Kafka records) while
+`paystream produce` sends at a steady rate for a while, then reports:
+- events/s that reached silver and gold, and whether the pipeline kept up;
+- alert latency p50/p99 from the event's Kafka timestamp (sent) to the alert's
+  row in PostgreSQL (`inserted_at`) and to its record on the `alerts` topic;
+- the ceiling: a bare Spark Kafka read with from_json into a noop sink.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import PaystreamError
+from lakehouse.settings import PipelineSettings, Settings, load_settings
+
+
+@dataclass(frozen=True)
+class E2EReport:
+    """The measured figures of one e2e run."""
+
+    rate_asked: float
+    duration_s: float
+    produced: int
+    silver_rows: int
+    processed_per_s: float
+    caught_up_after_s: float
+    alerts: int
+    latency_pg_ms: tuple[float, float]
+    latency_topic_ms: tuple[float, float]
+    ceiling_per_s: float
+
+    def lines(self) -> list[str]:
+        """The report, one figure per line."""
+        pg50, pg99 = self.latency_pg_ms
+        tp50, tp99 = self.latency_topic_ms
+        return [
+            f"asked {self.rate_asked:,.0f} events/s for {self.duration_s:.0f} s; "
+            f"produced {self.produced:,}; reached silver {self.silver_rows:,}",
+            f"sustained      {self.processed_per_s:>10,.0f} events/s end to end "
+            f"(caught up {self.caught_up_after_s:.0f} s after the producer stopped)",
+            f"ceiling        {self.ceiling_per_s:>10,.0f} events/s bare Spark Kafka read "
+            "+ from_json + noop sink",
+            f"alert latency  p50 {pg50:,.0f} ms, p99 {pg99:,.0f} ms to PostgreSQL "
+            f"({self.alerts:,} alerts)",
+            f"alert latency  p50 {tp50:,.0f} ms, p99 {tp99:,.0f} ms to the alerts topic",
+            "targets: >= 10,000 events/s; alert latency p50 <= 250 ms, p99 <= 1,000 ms",
+        ]
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return (float("nan"), float("nan"))
+    values = sorted(values)
+    return values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
+    from pyspark.sql import functions as F
+
+    from lakehouse.spark_schema import event_spark_schema
+
+    frame = (spark.readStream.format("kafka")
+             .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+             .option("subscribe", "transactions")
+             .option("startingTimestamp", str(started_ms)).load()
+             .select(F.from_json(F.col("value").cast("string"), event_spark_schema()).alias("e"))
+             .select("e.*"))
+    checkpoint = settings.home / "bench" / f"noop-{started_ms}"
+    began = time.perf_counter()
+    query = (frame.writeStream.format("noop").option("checkpointLocation", str(checkpoint))
+             .trigger(availableNow=True).start())
+    query.awaitTermination()
+    rows = sum(p["numInputRows"] for p in query.recentProgress)
+    return rows / (time.perf_counter() - began)
+
+
+def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2EReport:
+    """Run the pipeline under a steady load and measure it."""
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+
+    from lakehouse.spark import build_spark_session
+    from spark_jobs import io
+    from spark_jobs.pipeline import LAYERS, run_pipeline
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    lake = base.home / "bench" / f"lake-{stamp}"
+    settings = load_settings(lake_root=lake, pipeline=PipelineSettings(
+        starting_offsets="latest", max_offsets_per_trigger=base.pipeline.max_offsets_per_trigger,
+        max_files_per_trigger=base.pipeline.max_files_per_trigger))
+    spark = build_spark_session(settings, app_name="paystream-bench-e2e")
+    stop = threading.Event()
+    runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
+                              kwargs={"stop": stop}, daemon=True)
+    runner.start()
+    time.sleep(20)  # let the three queries start and commit their first empty batches
+    started_ms = int(time.time() * 1000)
+    produced = subprocess.run(
+        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", str(rate), "--duration",
+         str(duration_s), "--quiet", "--fraud-rate", "0.02"],
+        capture_output=True, text=True, check=False)
+    match = re.search(r"sent ([\d,]+)", produced.stdout)
+    if produced.returncode != 0 or match is None:
+        stop.set()
+        raise PaystreamError(f"the bench producer failed: {produced.stderr.strip()[-300:]}")
+    sent = int(match.group(1).replace(",", ""))
+    producer_done = time.perf_counter()
+    silver_path = str(Path(settings.lake) / "silver" / "transactions")
+    silver_rows = 0
+    deadline = producer_done + 600
+    while time.perf_counter() < deadline:
+        try:
+            silver_rows = DeltaTable(silver_path).to_pyarrow_dataset().count_rows()
+        except Exception:  # noqa: BLE001 - the table may not exist yet
+            silver_rows = 0
+        if silver_rows >= sent * 0.99:
+            break
+        time.sleep(1)
+    caught_up = time.perf_counter() - producer_done
+    time.sleep(10)  # let gold finish the last batches
+    stop.set()
+    runner.join(timeout=120)
+
+    silver = spark.read.format("delta").load(silver_path).select(
+        "transaction_id", F.unix_millis("kafka_timestamp").alias("sent_ms"))
+    sent_ms = {r["transaction_id"]: r["sent_ms"] for r in silver.collect()}
+    conn = io.postgres_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT transaction_id, extract(epoch from inserted_at) * 1000 "
+                        "FROM payments.alerts WHERE inserted_at >= to_timestamp(%s)",
+                        (started_ms / 1000,))
+            pg = [float(ms) - sent_ms[tx] for tx, ms in cur.fetchall() if tx in sent_ms]
+    finally:
+        conn.close()
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers,
+                             consumer_timeout_ms=5_000, group_id=None, enable_auto_commit=False)
+    partitions = [TopicPartition("alerts", p) for p in consumer.partitions_for_topic("alerts")]
+    consumer.assign(partitions)
+    offsets = consumer.offsets_for_times({tp: started_ms for tp in partitions})
+    for tp, found in offsets.items():
+        if found is None:
+            consumer.seek_to_end(tp)
+        else:
+            consumer.seek(tp, found.offset)
+    topic = []
+    for message in consumer:
+        tx = json.loads(message.value).get("transaction_id")
+        if tx in sent_ms:
+            topic.append(message.timestamp - sent_ms[tx])
+    consumer.close()
+    ceiling = _ceiling(spark, settings, started_ms)
+    spark.stop()
+    elapsed = duration_s + caught_up
+    return E2EReport(rate, duration_s, sent, silver_rows, silver_rows / elapsed if elapsed else 0,
+                     caught_up, len(pg), _percentiles(pg), _percentiles(topic), ceiling)
