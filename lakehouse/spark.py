@@ -61,7 +61,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream") -> Spar
         .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
         .config("spark.sql.warehouse.dir", str(warehouse))
         .config("spark.local.dir", str(local_dir))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_home}")
+        # A bigger thread stack: the gold query's planning overflowed the default 1 MB.
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_home} -Xss16m")
         .config("spark.ui.enabled", str(conf.ui_enabled).lower())
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")

@@ -85,6 +85,25 @@ def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
     return rows / (time.perf_counter() - began)
 
 
+def _wait_for_gold(settings: Settings, silver_rows: int, started_ms: int, deadline: float) -> None:
+    """Wait until gold has judged every silver row (per payments.pipeline_metrics)."""
+    from spark_jobs import io
+
+    while time.perf_counter() < deadline:
+        conn = io.postgres_connection(settings)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT coalesce(sum(rows_in), 0) FROM payments.pipeline_metrics "
+                            "WHERE layer = 'gold' AND recorded_at >= to_timestamp(%s)",
+                            (started_ms / 1000,))
+                judged = int(cur.fetchone()[0])
+        finally:
+            conn.close()
+        if judged >= silver_rows:
+            return
+        time.sleep(1)
+
+
 def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2EReport:
     """Run the pipeline under a steady load and measure it."""
     from deltalake import DeltaTable
@@ -128,7 +147,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2
             break
         time.sleep(1)
     caught_up = time.perf_counter() - producer_done
-    time.sleep(10)  # let gold finish the last batches
+    _wait_for_gold(settings, silver_rows, started_ms, deadline)
     stop.set()
     runner.join(timeout=120)
 
