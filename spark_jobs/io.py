@@ -74,30 +74,30 @@ def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator
         spark.conf.unset("spark.databricks.delta.write.txnVersion")
 
 
-def merge_insert_new(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
-                     partition_by: Sequence[str]) -> None:
-    """Insert the rows whose keys the table lacks; a replayed batch id is skipped."""
+def _merge(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
+           partition_by: Sequence[str], update_matched: bool) -> None:
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
     ensure_delta_table(df, path, partition_by)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     with _idempotent_dml(spark, app_id, batch_id):
-        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-         .whenNotMatchedInsertAll().execute())
+        merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+        if update_matched:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
+
+
+def merge_insert_new(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
+                     partition_by: Sequence[str]) -> None:
+    """Insert the rows whose keys the table lacks; a replayed batch id is skipped."""
+    _merge(df, path, keys, app_id, batch_id, partition_by, update_matched=False)
 
 
 def merge_upsert(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
                  partition_by: Sequence[str]) -> None:
     """Insert new keys and overwrite existing ones; a replayed batch id is skipped."""
-    from delta.tables import DeltaTable
-
-    spark = df.sparkSession
-    ensure_delta_table(df, path, partition_by)
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    with _idempotent_dml(spark, app_id, batch_id):
-        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    _merge(df, path, keys, app_id, batch_id, partition_by, update_matched=True)
 
 
 def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:
