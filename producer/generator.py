@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from lakehouse.event_contract import contract_limits, required_fields
-from lakehouse.fx import eur_per_unit
+from lakehouse.fx import eur_per_unit, to_eur
 from producer.clock import VirtualClock, WallClock, format_event_time
 from producer.geography import CITIES, City, haversine_km
 from producer.population import (
@@ -439,5 +439,4 @@ class PaymentStream:
 
 def amount_eur_of(event: dict[str, object]) -> Decimal:
     """The EUR value of an event's amount, by the reference FX table."""
-    return (Decimal(str(event["amount"])) * eur_per_unit()[str(event["currency"])]).quantize(
-        Decimal("0.01"))
+    return to_eur(Decimal(str(event["amount"])), str(event["currency"]))

@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
-
-from lakehouse import PROJECT_ROOT
-
-RULES_PATH = PROJECT_ROOT / "config" / "rules.yaml"
+from lakehouse.rules import RULES_PATH
 
 
 @dataclass(frozen=True)
@@ -31,11 +27,13 @@ class ScenarioParams:
 
 
 def load_scenario_params(path: Path = RULES_PATH) -> ScenarioParams:
-    """Read the rule parameters the scenarios are built around."""
-    rules = yaml.safe_load(path.read_text())["rules"]
+    """The rule parameters the scenarios are built around, via lakehouse.rules.load_rules."""
+    from lakehouse.rules import load_rules
+
+    rules = load_rules(path)
 
     def param(rule: str, key: str) -> str:
-        return str(rules[rule]["params"][key])
+        return str(rules[rule].param(key))
 
     return ScenarioParams(
         high_amount_eur=Decimal(param("high_amount", "threshold_eur")),

@@ -90,7 +90,7 @@ class GoldBatch:
         self._publish(inserted)
         self._activity(silver, new_rows, batch_id)
         latencies = [r[0] for r in inserted.join(
-            silver.select("transaction_id", "kafka_timestamp"), "transaction_id")
+            context.select("transaction_id", "kafka_timestamp"), "transaction_id")
             .select(((F.unix_micros("detected_at") - F.unix_micros("kafka_timestamp")) / 1000.0)
                     .alias("ms")).collect()]
         latencies.sort()
