@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMA_PATH = Path(__file__).parent / "contracts" / "payment_event.schema.json"
@@ -52,6 +53,30 @@ def event_schema() -> dict[str, Any]:
 @cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(event_schema(), format_checker=FormatChecker())
+
+
+@cache
+def _fast_validator() -> Any:
+    """The same schema compiled to Python by fastjsonschema: ~10x faster, first error only."""
+    return fastjsonschema.compile(event_schema())
+
+
+def _schema_violations(event: dict[str, Any]) -> list[Violation]:
+    """Every schema violation: compiled check for valid events, jsonschema to name errors."""
+    try:
+        _fast_validator()(event)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        if _timestamp_is_rfc3339(event.get("timestamp")):
+            return []
+    return [_classify(error) for error in sorted(_validator().iter_errors(event),
+                                                 key=lambda e: list(e.absolute_path))]
+
+
+def _timestamp_is_rfc3339(stamp: Any) -> bool:
+    """The date-time check jsonschema applies, so both paths agree on odd timestamps."""
+    return isinstance(stamp, str) and _validator().format_checker.conforms(stamp, "date-time")
 
 
 def contract_limits() -> dict[str, int]:
@@ -108,9 +133,7 @@ def contract_violations(raw: bytes, now: datetime) -> list[Violation]:
         return [*violations, Violation("malformed_json", str(error)[:80])]
     if not isinstance(event, dict):
         return [*violations, Violation("malformed_json", "not a JSON object")]
-    for schema_error in sorted(_validator().iter_errors(event),
-                               key=lambda e: list(e.absolute_path)):
-        violations.append(_classify(schema_error))
+    violations.extend(_schema_violations(event))
     stamp = event.get("timestamp")
     if isinstance(stamp, str):
         try:

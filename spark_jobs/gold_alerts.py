@@ -3,16 +3,21 @@
 Per micro-batch of new silver rows, the rules (lakehouse.rules, the same
 functions the batch backfill uses) run over the neighbourhood those rows
 touch: every silver row of the same users or merchants within the rules'
-lookback before and after. Alerts MERGE into gold.alerts on their
-deterministic alert_id; the ones this batch inserted go to Kafka `alerts`
-(keyed by user_id) and to PostgreSQL payments.alerts (upsert on alert_id).
-The per-minute activity tables are recomputed from silver for the minutes the
-batch touched, so a replayed batch writes the same values.
+lookback before and after. The alerts whose deterministic alert_id no other
+batch raised are this batch's: they go first to Kafka `alerts` (keyed by
+user_id) and PostgreSQL payments.alerts (upsert on alert_id), then are
+appended to gold.alerts with (txnAppId, txnVersion). A batch replayed after a
+crash computes the same new alerts, publishes them again (Kafka is
+at-least-once, PostgreSQL ignores a known id) and its Delta append is skipped.
+The per-minute activity tables add each batch's new silver rows to their
+minutes in one MERGE each; the MERGE carries (txnAppId, txnVersion), so a
+replayed batch adds nothing twice (the backfill recomputes whole days).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -38,7 +43,8 @@ def neighbourhood(silver: DataFrame, new_rows: DataFrame, lookback_s: int,
     from pyspark.sql import functions as F
 
     low, high = bounds[0] - timedelta(seconds=lookback_s), bounds[1] + timedelta(seconds=lookback_s)
-    in_time = silver.where(F.col("event_time").between(F.lit(low), F.lit(high)))
+    in_time = silver.where(F.col("event_date").between(F.lit(low.date()), F.lit(high.date()))
+                           & F.col("event_time").between(F.lit(low), F.lit(high)))
     users = new_rows.select("user_id").distinct()
     merchants = new_rows.select("merchant_id").distinct()
     by_user = in_time.join(F.broadcast(users), "user_id", "left_semi")
@@ -58,6 +64,22 @@ def activity_1m(rows: DataFrame, key: str) -> DataFrame:
     )
 
 
+@dataclass
+class GoldJudgement:
+    """One judged gold batch: its new silver rows, their neighbourhood and the new alerts."""
+
+    batch_id: int
+    started: float
+    rows_in: int
+    new_rows: DataFrame
+    context: DataFrame
+    new_alerts: DataFrame
+
+    def release(self) -> None:
+        """Drop the cached frames."""
+        self.new_alerts.unpersist()
+
+
 class GoldBatch:
     """The foreachBatch function of the gold query."""
 
@@ -69,46 +91,44 @@ class GoldBatch:
 
     def __call__(self, new_rows: DataFrame, batch_id: int) -> None:
         """Judge one micro-batch of new silver rows and publish its alerts."""
+        new_rows = new_rows.persist()
+        silver = io.read_delta(new_rows.sparkSession, self.catalog.table("silver.transactions"))
+        judgement = self.judge(new_rows, silver, batch_id)
+        if judgement is not None:
+            self.publish(judgement)
+            self.commit(judgement)
+            judgement.release()
+        new_rows.unpersist()
+
+    def judge(self, new_rows: DataFrame, silver: DataFrame, batch_id: int) -> GoldJudgement | None:
+        """Run the rules over the neighbourhood of new_rows in silver; None when there are none."""
         from pyspark.sql import functions as F
 
         started = time.perf_counter()
-        spark = new_rows.sparkSession
-        new_rows = new_rows.persist()
         bounds_row = new_rows.agg(F.min("event_time"), F.max("event_time"), F.count("*")).first()
         if bounds_row is None or bounds_row[2] == 0:
-            new_rows.unpersist()
-            return
-        silver = io.read_delta(spark, self.catalog.table("silver.transactions"))
-        context = neighbourhood(silver, new_rows, self.lookback_s, (bounds_row[0], bounds_row[1]))
+            return None
+        # Checkpointed once: the five rules read it, and it must not be recomputed (or recached)
+        # when silver is written later in the batch.
+        context = neighbourhood(silver, new_rows, self.lookback_s,
+                                (bounds_row[0], bounds_row[1])).localCheckpoint()
         alerts = evaluate_rules(context, self.rules, F.current_timestamp()).withColumn(
             "gold_batch_id", F.lit(batch_id).cast("long"))
         alerts_path = self.catalog.table(TABLE)
-        io.merge_insert_new(alerts, alerts_path, ["alert_id"], "gold.alerts", batch_id,
-                            PARTITION_BY)
-        inserted = (io.read_delta(spark, alerts_path)
-                    .where(F.col("gold_batch_id") == batch_id).persist())
-        self._publish(inserted)
-        self._activity(silver, new_rows, batch_id)
-        latencies = [r[0] for r in inserted.join(
-            context.select("transaction_id", "kafka_timestamp"), "transaction_id")
-            .select(((F.unix_micros("detected_at") - F.unix_micros("kafka_timestamp")) / 1000.0)
-                    .alias("ms")).collect()]
-        latencies.sort()
-        io.insert_metrics(self.settings, [{
-            "layer": "gold", "batch_id": batch_id, "rows_in": int(bounds_row[2]),
-            "rows_out": len(latencies), "duration_ms": (time.perf_counter() - started) * 1000,
-            "alert_latency_p50_ms": latencies[len(latencies) // 2] if latencies else None,
-            "alert_latency_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-            if latencies else None,
-        }])
-        inserted.unpersist()
-        new_rows.unpersist()
+        io.ensure_delta_table(alerts, alerts_path, PARTITION_BY)
+        raised_before = io.read_delta(new_rows.sparkSession, alerts_path).where(
+            F.col("gold_batch_id") != batch_id).select("alert_id")
+        # localCheckpoint, not persist: writing gold.alerts would recompute a cached plan
+        # that reads it (and give the alerts a second detected_at).
+        new_alerts = alerts.join(raised_before, "alert_id", "left_anti").localCheckpoint()
+        return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, context, new_alerts)
 
-    def _publish(self, inserted: DataFrame) -> None:
-        """Inserted alerts to Kafka `alerts` and PostgreSQL payments.alerts."""
+    def publish(self, judgement: GoldJudgement) -> None:
+        """The batch's new alerts to Kafka `alerts` and PostgreSQL payments.alerts."""
         from pyspark.sql import functions as F
 
-        message = inserted.select(
+        alerts = judgement.new_alerts
+        message = alerts.select(
             F.col("user_id").cast("binary").alias("key"),
             F.to_json(F.struct("alert_id", "rule_id", "severity", "transaction_id", "user_id",
                                "merchant_id", F.col("amount_eur").cast("string").alias(
@@ -120,21 +140,38 @@ class GoldBatch:
             (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"], r["user_id"],
              r["merchant_id"], r["amount_eur"], _utc(r["event_time"]), _utc(r["detected_at"]),
              r["details"])
-            for r in inserted.collect()
+            for r in alerts.collect()
         ]
         io.upsert_alerts(self.settings, rows)
 
-    def _activity(self, silver: DataFrame, new_rows: DataFrame, batch_id: int) -> None:
-        """Recompute the touched minutes of user and merchant activity from silver."""
+    def commit(self, judgement: GoldJudgement) -> None:
+        """Append the new alerts to gold.alerts, refresh activity and record the batch's metrics."""
         from pyspark.sql import functions as F
 
+        batch_id = judgement.batch_id
+        io.append_idempotent(judgement.new_alerts, self.catalog.table(TABLE), TABLE, batch_id,
+                             PARTITION_BY)
+        self._activity(judgement.new_rows, batch_id)
+        latencies = [r[0] for r in judgement.new_alerts.join(
+            judgement.context.select("transaction_id", "kafka_timestamp"), "transaction_id")
+            .select(((F.unix_micros("detected_at") - F.unix_micros("kafka_timestamp")) / 1000.0)
+                    .alias("ms")).collect()]
+        latencies.sort()
+        io.insert_metrics(self.settings, [{
+            "layer": "gold", "batch_id": batch_id, "rows_in": judgement.rows_in,
+            "rows_out": len(latencies),
+            "duration_ms": (time.perf_counter() - judgement.started) * 1000,
+            "alert_latency_p50_ms": latencies[len(latencies) // 2] if latencies else None,
+            "alert_latency_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            if latencies else None,
+        }])
+
+    def _activity(self, new_rows: DataFrame, batch_id: int) -> None:
+        """Add the batch's new silver rows to the per-minute user and merchant activity."""
         for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
-            touched = new_rows.select(
-                key, F.date_trunc("minute", "event_time").alias("minute")).distinct()
-            rows = silver.withColumn("minute", F.date_trunc("minute", "event_time")).join(
-                F.broadcast(touched), [key, "minute"], "left_semi").drop("minute")
-            io.merge_upsert(activity_1m(rows, key), self.catalog.table(table), [key, "minute"],
-                            table, batch_id, ("event_date",))
+            io.merge_accumulate(activity_1m(new_rows, key), self.catalog.table(table),
+                                [key, "minute"], ["payments", "amount_eur"], table, batch_id,
+                                ("event_date",))
 
 
 def _utc(moment: datetime) -> datetime:

@@ -74,30 +74,18 @@ def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator
         spark.conf.unset("spark.databricks.delta.write.txnVersion")
 
 
-def _merge(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
-           partition_by: Sequence[str], update_matched: bool) -> None:
+def merge_accumulate(df: DataFrame, path: str, keys: Sequence[str], summed: Sequence[str],
+                     app_id: str, batch_id: int, partition_by: Sequence[str]) -> None:
+    """Insert new keys and add the summed columns to existing ones; a replayed batch is skipped."""
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
     ensure_delta_table(df, path, partition_by)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     with _idempotent_dml(spark, app_id, batch_id):
-        merge = DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-        if update_matched:
-            merge = merge.whenMatchedUpdateAll()
-        merge.whenNotMatchedInsertAll().execute()
-
-
-def merge_insert_new(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
-                     partition_by: Sequence[str]) -> None:
-    """Insert the rows whose keys the table lacks; a replayed batch id is skipped."""
-    _merge(df, path, keys, app_id, batch_id, partition_by, update_matched=False)
-
-
-def merge_upsert(df: DataFrame, path: str, keys: Sequence[str], app_id: str, batch_id: int,
-                 partition_by: Sequence[str]) -> None:
-    """Insert new keys and overwrite existing ones; a replayed batch id is skipped."""
-    _merge(df, path, keys, app_id, batch_id, partition_by, update_matched=True)
+        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
+         .whenMatchedUpdate(set={f"`{c}`": f"t.`{c}` + s.`{c}`" for c in summed})
+         .whenNotMatchedInsertAll().execute())
 
 
 def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:

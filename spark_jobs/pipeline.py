@@ -1,9 +1,11 @@
 """`paystream stream`: run the medallion pipeline, all layers or one.
 
-With --available-now the layers run one after another (bronze, then silver,
-then gold), each processing everything available and exiting: the catch-up
-mode tests use. Without it the three queries run together until SIGTERM or
-Ctrl-C, which stops them between batches.
+All layers run as one Kafka query whose micro-batches land bronze, silver and
+gold in turn (spark_jobs.medallion), so an alert is one micro-batch away from
+its event. One layer (`--layer`) runs as its own query fed by the layer below
+through Delta. With --available-now the query processes everything available
+and exits: the catch-up mode tests use. Without it the query runs until
+SIGTERM or Ctrl-C, which stops it between batches.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
 
@@ -25,14 +28,21 @@ LAYERS = ("bronze", "silver", "gold")
 
 
 def _starter(layer: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
-    from spark_jobs import bronze_transactions_raw, gold_alerts, silver_transactions
+    from spark_jobs import bronze_transactions_raw, gold_alerts, medallion, silver_transactions
+
+    if layer == medallion.QUERY_NAME:
+        return medallion.start
 
     def bronze(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+        medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "bronze")
         return bronze_transactions_raw.start(spark, settings, available_now,
                                              settings.pipeline.max_offsets_per_trigger)
 
-    return {"bronze": bronze, "silver": silver_transactions.start,
-            "gold": gold_alerts.start}[layer]
+    def silver(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+        medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "silver")
+        return silver_transactions.start(spark, settings, available_now)
+
+    return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start}[layer]
 
 
 KAFKA_SOURCE_SCHEMA = (
@@ -45,7 +55,6 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze and silver tables, so a downstream query can start first."""
     from pyspark.sql import functions as F
 
-    from lakehouse.catalog import Catalog
     from spark_jobs import bronze_transactions_raw, io, silver_transactions
 
     catalog = Catalog(settings.lake)
@@ -77,10 +86,12 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
         raise PaystreamError(f"unknown layer: {', '.join(sorted(unknown))}")
     ordered = [layer for layer in LAYERS if layer in layers]
     ensure_tables(spark, settings)
+    queries_to_run = ["medallion"] if ordered == list(LAYERS) else ordered
+    label = {"medallion": ", ".join(LAYERS)}
     if available_now:
-        for layer in ordered:
-            say(f"{layer}: processing everything available")
-            query = _starter(layer)(spark, settings, True)
+        for name in queries_to_run:
+            say(f"{label.get(name, name)}: processing everything available")
+            query = _starter(name)(spark, settings, True)
             query.awaitTermination()
             _raise_if_failed(query)
         return
@@ -93,9 +104,9 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     previous = signal.signal(signal.SIGTERM, request_stop) if in_main_thread else None
     queries = []
     try:
-        for layer in ordered:
-            queries.append(_starter(layer)(spark, settings, False))
-            say(f"{layer}: running")
+        for name in queries_to_run:
+            queries.append(_starter(name)(spark, settings, False))
+            say(f"{label.get(name, name)}: running")
         while not stop.is_set():
             for query in queries:
                 if not query.isActive:

@@ -7,11 +7,14 @@ Per micro-batch of bronze rows:
 2. Valid events become typed rows with amount as decimal(18,2) and amount_eur.
 3. Events older than the watermark (the newest event time of earlier batches
    minus the allowed lateness) are quarantined as `too_late`, never dropped.
-4. Deduplication by transaction_id is a Delta MERGE (insert when not matched)
-   against the whole silver table. MERGE rather than keyed streaming state:
-   the table itself is the state, so it holds across restarts, has no
+4. Deduplication by transaction_id is against the whole silver table: the
+   batch keeps the rows whose id no other batch landed (a left anti join, the
+   insert-only MERGE's own plan) and appends them with (txnAppId, txnVersion),
+   so a replayed batch computes the same rows and its append is skipped. The
+   table rather than keyed streaming state: it holds across restarts, has no
    watermark horizon (a resend a month later is still caught), and costs no
-   state store to keep.
+   state store to keep. Silver has one writer (the medallion or the silver
+   query, never both), which is what makes the anti join equal to a MERGE.
 5. Invalid events go to silver.quarantine with every reason, and to the
    dead-letter topic with the reasons in headers; new silver rows go to
    `transactions_clean`.
@@ -19,6 +22,7 @@ Per micro-batch of bronze rows:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
@@ -133,9 +137,14 @@ def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
 def transform(bronze: DataFrame, fx: DataFrame, batch_id: int,
               watermark: Any | None) -> tuple[DataFrame, DataFrame]:
     """Split bronze rows into (silver candidates, quarantine rows); pure, no I/O."""
+    return split_checked(check_contract(bronze), fx, batch_id, watermark)
+
+
+def split_checked(checked: DataFrame, fx: DataFrame, batch_id: int,
+                  watermark: Any | None) -> tuple[DataFrame, DataFrame]:
+    """Split contract-checked bronze rows into (silver candidates, quarantine rows)."""
     from pyspark.sql import functions as F
 
-    checked = check_contract(bronze)
     valid = checked.where(F.size("reasons") == 0)
     invalid = checked.where(F.size("reasons") > 0)
     typed = to_silver_rows(valid, fx, batch_id)
@@ -147,6 +156,22 @@ def transform(bronze: DataFrame, fx: DataFrame, batch_id: int,
         invalid = invalid.unionByName(too_late)
         typed = typed.where(F.col("event_time") >= F.lit(watermark))
     return first_per_transaction(typed), to_quarantine_rows(invalid, batch_id)
+
+
+@dataclass
+class SilverLanding:
+    """One prepared silver batch: checked bronze rows, new silver rows and quarantine rows."""
+
+    batch_id: int
+    started: float
+    checked: DataFrame
+    new_rows: DataFrame
+    quarantine_rows: DataFrame
+
+    def release(self) -> None:
+        """Drop the cached frames."""
+        for frame in (self.checked, self.new_rows, self.quarantine_rows):
+            frame.unpersist()
 
 
 class SilverBatch:
@@ -179,36 +204,56 @@ class SilverBatch:
 
     def __call__(self, bronze: DataFrame, batch_id: int) -> None:
         """Process one micro-batch of bronze rows."""
+        bronze = bronze.persist()
+        landing = self.prepare(bronze, batch_id)
+        self.commit(landing)
+        landing.release()
+        bronze.unpersist()
+
+    def prepare(self, bronze: DataFrame, batch_id: int) -> SilverLanding:
+        """Check, type and deduplicate one batch of bronze rows, writing nothing yet."""
+        import time
+
+
+        started = time.perf_counter()
+        checked = check_contract(bronze).persist()  # the contract UDF runs once per row
+        candidates, quarantine_rows = split_checked(checked, self.fx, batch_id,
+                                                    self.watermark(batch_id))
+        landed_before = self.other_batches(bronze.sparkSession, batch_id).select("transaction_id")
+        # localCheckpoint, not persist: a cached plan that reads silver is recomputed by Spark
+        # as soon as silver is written, which would run the batch twice.
+        new_rows = candidates.join(landed_before, "transaction_id", "left_anti").localCheckpoint()
+        return SilverLanding(batch_id, started, checked, new_rows, quarantine_rows.persist())
+
+    def other_batches(self, spark: SparkSession, batch_id: int) -> DataFrame:
+        """The silver rows every other batch landed."""
+        from pyspark.sql import functions as F
+
+        return io.read_delta(spark, self.catalog.table(TABLE)).where(
+            F.col("silver_batch_id") != batch_id)
+
+    def commit(self, landing: SilverLanding) -> None:
+        """Append the batch to silver and quarantine, publish it, and record its metrics."""
         import time
 
         from pyspark.sql import functions as F
 
-        started = time.perf_counter()
-        spark = bronze.sparkSession
-        bronze = bronze.persist()
-        silver_rows, quarantine_rows = transform(bronze, self.fx, batch_id,
-                                                 self.watermark(batch_id))
-        silver_rows = silver_rows.persist()
-        quarantine_rows = quarantine_rows.persist()
-        silver_path = self.catalog.table(TABLE)
-        io.merge_insert_new(silver_rows, silver_path, ["transaction_id"], "silver.transactions",
-                            batch_id, PARTITION_BY)
-        io.append_idempotent(quarantine_rows, self.catalog.table(QUARANTINE), "silver.quarantine",
-                             batch_id, QUARANTINE_PARTITION_BY)
-        inserted = io.read_delta(spark, silver_path).where(F.col("silver_batch_id") == batch_id)
-        newest = inserted.agg(F.max("event_time")).collect()[0][0]
+        batch_id = landing.batch_id
+        io.append_idempotent(landing.new_rows, self.catalog.table(TABLE), "silver.transactions",
+                             batch_id, PARTITION_BY)
+        io.append_idempotent(landing.quarantine_rows, self.catalog.table(QUARANTINE),
+                             "silver.quarantine", batch_id, QUARANTINE_PARTITION_BY)
+        summary = landing.new_rows.agg(F.max("event_time"), F.count(F.lit(1))).first()
+        newest, rows_out = (summary[0], int(summary[1])) if summary else (None, 0)
         if newest is not None:
             self.max_event_time_by_batch[batch_id] = newest
-        self._publish(inserted, quarantine_rows)
+        self._publish(landing.new_rows, landing.quarantine_rows)
         io.insert_metrics(self.settings, [{
-            "layer": "silver", "batch_id": batch_id, "rows_in": bronze.count(),
-            "rows_out": inserted.count(),
-            "duration_ms": (time.perf_counter() - started) * 1000,
-            "details": {"quarantined": quarantine_rows.count()},
+            "layer": "silver", "batch_id": batch_id, "rows_in": landing.checked.count(),
+            "rows_out": rows_out,
+            "duration_ms": (time.perf_counter() - landing.started) * 1000,
+            "details": {"quarantined": landing.quarantine_rows.count()},
         }])
-        bronze.unpersist()
-        silver_rows.unpersist()
-        quarantine_rows.unpersist()
 
     def _publish(self, inserted: DataFrame, quarantine_rows: DataFrame) -> None:
         """New silver rows to `transactions_clean`; quarantined ones to the dead-letter topic."""

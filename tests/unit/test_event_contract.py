@@ -68,3 +68,26 @@ def test_fx_round_trip() -> None:
 
     assert to_eur(Decimal("100.00"), "GBP") == Decimal("117.00")
     assert from_eur(Decimal("117.00"), "GBP") == Decimal("100.00")
+
+
+def test_compiled_fast_path_agrees_with_jsonschema_on_every_fault() -> None:
+    import itertools
+
+    from jsonschema import Draft202012Validator
+
+    from lakehouse.event_contract import _schema_violations
+    from producer.generator import GeneratorOptions, PaymentStream
+
+    full = Draft202012Validator(event_schema())
+    checked: set[bool] = set()
+    for record in itertools.islice(PaymentStream(GeneratorOptions(seed=5, fault_rate=0.5)), 3000):
+        try:
+            event = json.loads(record.value)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        valid = full.is_valid(event)
+        assert (not _schema_violations(event)) == valid, record.value[:200]
+        checked.add(valid)
+    assert checked == {True, False}
