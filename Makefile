@@ -34,9 +34,10 @@ down: ## stop the services `make up` started
 status: ## show what runs where
 	$(PAYSTREAM) status
 
-demo: setup ## run the platform: services, topics, schema, then print where everything runs
+demo: setup ## run the platform: services, topics, schema, Airflow, then print where everything runs
 	$(PAYSTREAM) up
 	$(PAYSTREAM) topics
+	$(PAYSTREAM) airflow
 	@echo
 	$(PAYSTREAM) status
 

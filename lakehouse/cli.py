@@ -1,6 +1,6 @@
 """`paystream`: the one console script. Every command has --help and fails with one line.
 
-Later issues add produce, stream, backfill, dq, sql, dashboard, airflow and bench.
+Later issues add sql and dashboard.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import NoReturn
 
 from lakehouse.errors import PaystreamError
@@ -56,6 +57,9 @@ def _print_status(state: dict) -> None:  # type: ignore[type-arg]
     mark = {True: "up", False: "DOWN"}
     print(f"kafka     {mark[kafka['up']]:<5} {kafka['bootstrap']}  (log {kafka['log']})")
     print(f"postgres  {mark[pg['up']]:<5} {pg['dsn']}  (read-only: {pg['readonly_dsn']})")
+    airflow = state["airflow"]
+    print(f"airflow   {'up' if airflow['up'] else 'off':<5} {airflow['url']}  "
+          "(`paystream airflow` starts it)")
     print(f"lake      {state['lake_root']}")
     print(f"logs      {state['logs']}")
 
@@ -176,6 +180,74 @@ def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Recompute gold for a date (or a range) from silver and write its daily report."""
+    from datetime import timedelta
+
+    from lakehouse.spark import build_spark_session
+    from spark_jobs.daily_report import run
+
+    last = args.to or args.date
+    if last < args.date:
+        raise PaystreamError(f"--to {last} is before --date {args.date}")
+    spark = build_spark_session(settings, app_name="paystream-backfill")
+    try:
+        day = args.date
+        while day <= last:
+            report = run(spark, settings, day)
+            print(f"{day}: {report['payments']:,} payments, {report['streamed_alerts']:,} "
+                  f"streamed alerts, {report['batch_alerts']:,} batch alerts "
+                  f"({report['alerts_only_batch']:,} only in batch, "
+                  f"{report['alerts_only_streamed']:,} only streamed)")
+            day += timedelta(days=1)
+    finally:
+        spark.stop()
+    return 0
+
+
+def cmd_dq(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the Great Expectations suites and print a summary; fail on a critical expectation."""
+    from expectations.runner import new_run_id, record_outcomes, run_suites, summary_lines
+    from lakehouse.spark import build_spark_session
+
+    _say("dq: validating the lake tables")
+    spark = build_spark_session(settings, app_name="paystream-dq")
+    try:
+        outcomes = run_suites(spark, settings)
+    finally:
+        spark.stop()
+    if not args.no_record:
+        record_outcomes(settings, outcomes, new_run_id())
+    for line in summary_lines(outcomes):
+        print(line)
+    if not outcomes:
+        print("no tables yet: run `paystream stream` first")
+    elif outcomes[0].docs_url:
+        print(f"data docs: {outcomes[0].docs_url}")
+    failed = [f"{o.suite}: {name}" for o in outcomes for name in o.failed_critical]
+    if failed:
+        raise PaystreamError(f"{len(failed)} critical expectation(s) failed: {failed[0]}"
+                             + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    return 0
+
+
+def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
+    """Start Airflow standalone in the background and print the UI URL and the login."""
+    from lakehouse.runtime import airflow_server
+
+    _say("airflow: starting standalone (first start migrates its database, ~1 min)")
+    found = airflow_server.start(settings)
+    print(f"airflow   {found.url}  login {found.user} / {found.password}  (log {found.log})")
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text} is not a date like 2026-11-29") from error
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -245,6 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run one layer only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")
+
+    backfill = add("backfill", cmd_backfill,
+                   "recompute a day's gold from silver with the batch rules and report it")
+    backfill.add_argument("--date", type=_iso_date, required=True, help="day (YYYY-MM-DD)")
+    backfill.add_argument("--to", type=_iso_date, help="last day of a range (default --date)")
+    dq = add("dq", cmd_dq, "run the Great Expectations suites on the lake tables")
+    dq.add_argument("--no-record", action="store_true",
+                    help="do not store the results in payments.dq_results")
+    add("airflow", cmd_airflow, "start Airflow standalone with the DAGs in dags/")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
     bench.add_argument("target", choices=["produce", "e2e"], help="what to measure")

@@ -82,6 +82,17 @@ class SparkSettings(BaseModel):
     ui_enabled: bool = False
 
 
+class AirflowSettings(BaseModel):
+    """Where `paystream airflow` serves Airflow standalone, and how wide it runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    parallelism: int = 4
+    start_timeout_s: float = 180.0
+
+
 class PipelineSettings(BaseModel):
     """How the streaming pipeline batches, waits for late events and reports."""
 
@@ -112,6 +123,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    airflow: AirflowSettings = AirflowSettings()
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:

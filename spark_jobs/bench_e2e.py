@@ -104,6 +104,19 @@ def _wait_for_gold(settings: Settings, silver_rows: int, started_ms: int, deadli
         time.sleep(1)
 
 
+def _wait_for_first_batch(spark: Any, runner: threading.Thread, deadline: float) -> None:
+    """Wait until the pipeline's query has committed a batch, so its Kafka start offsets are
+    fixed before the producer sends (with startingOffsets=latest, earlier records are skipped)."""
+    while time.perf_counter() < deadline:
+        if not runner.is_alive():
+            raise PaystreamError("the pipeline stopped before its first batch")
+        active = spark.streams.active
+        if active and all(q.lastProgress is not None for q in active):
+            return
+        time.sleep(0.5)
+    raise PaystreamError("the pipeline committed no batch within 300 s")
+
+
 def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2EReport:
     """Run the pipeline under a steady load and measure it."""
     from deltalake import DeltaTable
@@ -123,7 +136,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2
     runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
                               kwargs={"stop": stop}, daemon=True)
     runner.start()
-    time.sleep(20)  # let the three queries start and commit their first empty batches
+    _wait_for_first_batch(spark, runner, deadline=time.perf_counter() + 300)
     started_ms = int(time.time() * 1000)
     produced = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", str(rate), "--duration",

@@ -148,3 +148,19 @@ def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
             )
     finally:
         conn.close()
+
+
+def upsert_daily_report(settings: Settings, day: Any, report: dict[str, Any]) -> None:
+    """Mirror one day's report to payments.daily_reports (replacing an earlier run's)."""
+    import json
+
+    conn = postgres_connection(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO payments.daily_reports (report_date, report, generated_at) "
+                "VALUES (%s, %s, now()) ON CONFLICT (report_date) DO UPDATE "
+                "SET report = EXCLUDED.report, generated_at = EXCLUDED.generated_at",
+                (day, json.dumps(report)))
+    finally:
+        conn.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import kafka_broker, postgres_server, processes
+from lakehouse.runtime import airflow_server, kafka_broker, postgres_server, processes
 from lakehouse.runtime.java import find_java
 from lakehouse.settings import Settings
 
@@ -88,6 +88,8 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
 def down(settings: Settings) -> list[str]:
     """Stop the services this state folder started; return their names."""
     stopped = []
+    if airflow_server.stop(settings):
+        stopped.append("airflow")
     if kafka_broker.stop(settings):
         stopped.append("kafka")
     if postgres_server.stop(settings):
@@ -128,5 +130,10 @@ def status(settings: Settings) -> dict[str, Any]:
             "up": postgres_server.reachable(settings.postgres_url()),
             "embedded": not settings.postgres_external,
             "log": str(postgres_server.ClusterPaths.of(settings).log),
+        },
+        "airflow": {
+            "url": airflow_server.info(settings).url,
+            "up": airflow_server.running(settings),
+            "log": str(airflow_server.info(settings).log),
         },
     }

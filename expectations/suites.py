@@ -1,0 +1,102 @@
+"""The Great Expectations suites, one per table, as code under version control.
+
+Every expectation carries a severity: `critical` ones fail the data_quality
+DAG run (and `paystream dq`); `warning` ones are reported only. The allowed
+values come from the project's own sources of truth (the event contract, the
+FX table, config/rules.yaml), so a suite cannot drift from the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from lakehouse.event_contract import REASONS, contract_limits, supported_currencies
+from lakehouse.rules import SEVERITIES, load_rules
+
+CRITICAL = FailureSeverity.CRITICAL
+WARNING = FailureSeverity.WARNING
+FRESHNESS_S = 6 * 3600
+"""silver is stale when its newest event is older than this (a warning)."""
+TOO_LATE = "too_late"
+
+
+def _not_null(*columns: str) -> list[Any]:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, severity=CRITICAL) for c in columns]
+
+
+def bronze_transactions_raw() -> gx.ExpectationSuite:
+    """Every Kafka record once, with its coordinates."""
+    return gx.ExpectationSuite(name="bronze_transactions_raw", expectations=[
+        *_not_null("topic", "partition", "offset", "kafka_timestamp", "ingest_time"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["topic", "partition", "offset"],
+                                            severity=CRITICAL),
+    ])
+
+
+def silver_transactions() -> gx.ExpectationSuite:
+    """Typed, valid, unique payments; times within the contract's bounds; fresh."""
+    limits = contract_limits()
+    return gx.ExpectationSuite(name="silver_transactions", expectations=[
+        *_not_null("transaction_id", "user_id", "card_id", "merchant_id", "amount",
+                   "amount_eur", "currency", "event_time", "event_date"),
+        gxe.ExpectColumnValuesToBeUnique(column="transaction_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column="amount_eur", min_value=0, strict_min=True,
+                                          severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=supported_currencies(),
+                                        severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="event_age_at_arrival_s", min_value=-limits["max_future_seconds"],
+            max_value=limits["max_age_days"] * 86400, severity=CRITICAL),
+        gxe.ExpectColumnMinToBeBetween(column="event_age_now_s", max_value=FRESHNESS_S,
+                                       severity=WARNING),
+    ])
+
+
+def silver_quarantine() -> gx.ExpectationSuite:
+    """Every quarantined record keeps its coordinates and a known reason."""
+    return gx.ExpectationSuite(name="silver_quarantine", expectations=[
+        *_not_null("source_topic", "source_partition", "source_offset", "primary_reason"),
+        gxe.ExpectColumnValuesToBeInSet(column="primary_reason",
+                                        value_set=[*REASONS, TOO_LATE], severity=CRITICAL),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["source_topic", "source_partition", "source_offset"], severity=CRITICAL),
+    ])
+
+
+def gold_alerts() -> gx.ExpectationSuite:
+    """Unique alerts of known rules with valid severities."""
+    return gx.ExpectationSuite(name="gold_alerts", expectations=[
+        *_not_null("alert_id", "rule_id", "severity", "transaction_id", "user_id",
+                   "event_time", "detected_at"),
+        gxe.ExpectColumnValuesToBeUnique(column="alert_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(column="rule_id", value_set=sorted(load_rules()),
+                                        severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(column="severity", value_set=list(SEVERITIES),
+                                        severity=CRITICAL),
+    ])
+
+
+def gold_daily_report() -> gx.ExpectationSuite:
+    """One report per date whose totals match silver for that date."""
+    return gx.ExpectationSuite(name="gold_daily_report", expectations=[
+        *_not_null("report_date", "payments"),
+        gxe.ExpectColumnValuesToBeUnique(column="report_date", severity=CRITICAL),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="payments", column_B="silver_payments",
+                                            severity=CRITICAL),
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="amount_eur", column_B="silver_amount_eur",
+                                            severity=CRITICAL),
+    ])
+
+
+SUITES = {
+    "bronze.transactions_raw": bronze_transactions_raw,
+    "silver.transactions": silver_transactions,
+    "silver.quarantine": silver_quarantine,
+    "gold.alerts": gold_alerts,
+    "gold.daily_report": gold_daily_report,
+}
+"""The suite of each table, by table name."""

@@ -1,0 +1,150 @@
+"""Daily backfill: one day's gold recomputed from silver with the batch rules, and its report.
+
+For a date D (the DAG's logical date):
+1. gold.alerts for D: the streamed alerts stay as they are; alerts the batch
+   rules find that the stream did not are added. Written with replaceWhere on
+   the event_date partition, so a rerun replaces the same partition with the
+   same rows.
+2. gold.user_activity_1m and gold.merchant_activity_1m for D: recomputed from
+   silver (replaceWhere on event_date).
+3. gold.daily_report for D: volume, count and EUR amount by currency, country
+   and MCC, alerts by rule and severity, top users and merchants by alerts,
+   quarantine counts by reason, and streamed-versus-batch reconciliation
+   (replaceWhere on report_date); mirrored to PostgreSQL payments.daily_reports.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.catalog import Catalog
+from lakehouse.settings import Settings
+from spark_jobs import io
+from spark_jobs.gold_alerts import MERCHANT_ACTIVITY, USER_ACTIVITY, activity_1m
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+TABLE = "gold.daily_report"
+TOP_N = 10
+BACKFILL_BATCH_ID = -1
+"""gold_batch_id of alerts the backfill added (the stream's batch ids are >= 0)."""
+
+
+def _sorted_structs(*fields: Column | str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.sort_array(F.collect_list(F.struct(*fields)))
+
+
+def _breakdown(silver_day: DataFrame, key: str, name: str) -> DataFrame:
+    """Count and EUR amount per value of key, as one row holding a sorted array."""
+    from pyspark.sql import functions as F
+
+    per_key = silver_day.groupBy(key).agg(F.count(F.lit(1)).alias("payments"),
+                                          F.sum("amount_eur").alias("amount_eur"))
+    return per_key.agg(_sorted_structs(F.col(key), "payments", "amount_eur").alias(name))
+
+
+def _top_by_alerts(alerts_day: DataFrame, key: str, name: str) -> DataFrame:
+    """The TOP_N values of key with the most alerts (ties by key), as one row."""
+    from pyspark.sql import functions as F
+
+    per_key = alerts_day.groupBy(key).agg(F.count(F.lit(1)).alias("alerts"))
+    ranked = _sorted_structs((-F.col("alerts")).alias("rank"), F.col(key), "alerts")
+    return per_key.agg(F.transform(F.slice(ranked, 1, TOP_N),
+                                   lambda s: F.struct(s[key].alias(key), s["alerts"].alias(
+                                       "alerts"))).alias(name))
+
+
+def report(report_date: date, silver_day: DataFrame, quarantine_day: DataFrame,
+           streamed: DataFrame, batch: DataFrame, alerts_day: DataFrame) -> DataFrame:
+    """The one-row daily report of a date (pure: DataFrames in, a DataFrame out)."""
+    from pyspark.sql import functions as F
+
+    volume = silver_day.agg(
+        F.count(F.lit(1)).alias("payments"),
+        F.coalesce(F.sum("amount_eur"), F.lit(0)).cast("decimal(18,2)").alias("amount_eur"),
+        F.countDistinct("user_id").alias("users"),
+        F.countDistinct("merchant_id").alias("merchants"))
+    by_rule = alerts_day.groupBy("rule_id", "severity").agg(
+        F.count(F.lit(1)).alias("alerts")).agg(
+        _sorted_structs("rule_id", "severity", "alerts").alias("alerts_by_rule"))
+    reasons = quarantine_day.select(F.explode("reasons").alias("reason")).groupBy("reason").agg(
+        F.count(F.lit(1)).alias("records")).agg(
+        _sorted_structs("reason", "records").alias("quarantine_by_reason"))
+    streamed_ids = streamed.select("alert_id", F.lit(True).alias("streamed"))
+    batch_ids = batch.select("alert_id", F.lit(True).alias("batch"))
+    both = streamed_ids.join(batch_ids, "alert_id", "full_outer")
+    reconciliation = both.agg(
+        F.count("streamed").alias("streamed_alerts"),
+        F.count("batch").alias("batch_alerts"),
+        F.count(F.when(F.col("batch").isNull(), 1)).alias("alerts_only_streamed"),
+        F.count(F.when(F.col("streamed").isNull(), 1)).alias("alerts_only_batch"))
+    sections = [
+        volume,
+        _breakdown(silver_day, "currency", "by_currency"),
+        _breakdown(silver_day, "country", "by_country"),
+        _breakdown(silver_day, "merchant_category", "by_mcc"),
+        by_rule,
+        _top_by_alerts(alerts_day, "user_id", "top_users"),
+        _top_by_alerts(alerts_day, "merchant_id", "top_merchants"),
+        reasons,
+        reconciliation,
+    ]
+    row = sections[0]
+    for section in sections[1:]:
+        row = row.crossJoin(section)
+    return row.select(F.lit(report_date).alias("report_date"), "*",
+                      F.current_timestamp().alias("generated_at"))
+
+
+def _replace_day(df: DataFrame, path: str, column: str, day: date,
+                 partition_by: tuple[str, ...]) -> None:
+    """Overwrite one date partition of a table with df (creating the table if needed)."""
+    io.ensure_delta_table(df, path, partition_by)
+    (df.write.format("delta").mode("overwrite").option("replaceWhere", f"{column} = '{day}'")
+     .partitionBy(*partition_by).save(path))
+
+
+def run(spark: SparkSession, settings: Settings, day: date) -> dict[str, Any]:
+    """Backfill one date: gold alerts and activity from silver, then its report; return it."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.gold_alerts import TABLE as ALERTS
+    from spark_jobs.gold_batch import batch_alerts
+    from spark_jobs.pipeline import ensure_tables
+
+    ensure_tables(spark, settings)
+    catalog = Catalog(settings.lake)
+    silver_day = io.read_delta(spark, catalog.table("silver.transactions")).where(
+        F.col("event_date") == F.lit(day)).localCheckpoint()
+    quarantine_day = io.read_delta(spark, catalog.table("silver.quarantine")).where(
+        F.col("quarantine_date") == F.lit(day))
+    batch = batch_alerts(spark, settings, day, day).withColumn(
+        "gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long")).localCheckpoint()
+    alerts_path = catalog.table(ALERTS)
+    io.ensure_delta_table(batch, alerts_path, ("event_date",))
+    streamed = io.read_delta(spark, alerts_path).where(
+        (F.col("event_date") == F.lit(day)) & (F.col("gold_batch_id") != BACKFILL_BATCH_ID))
+    kept = io.read_delta(spark, alerts_path).where(F.col("event_date") == F.lit(day))
+    alerts_day = kept.unionByName(batch.join(kept.select("alert_id"), "alert_id", "left_anti"))
+    alerts_day = alerts_day.localCheckpoint()
+    streamed = streamed.localCheckpoint()
+    _replace_day(alerts_day, alerts_path, "event_date", day, ("event_date",))
+    for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
+        _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,
+                     ("event_date",))
+    row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()
+    _replace_day(row, catalog.table(TABLE), "report_date", day, ("report_date",))
+    document: dict[str, Any] = json.loads(str(row.toJSON().first() or "{}"))
+    io.upsert_daily_report(settings, day, document)
+    return document
+
+
+def report_day_of(context: Any) -> date:
+    """The date an Airflow run reports on: its logical date, or the day it was run for."""
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return date(moment.year, moment.month, moment.day)

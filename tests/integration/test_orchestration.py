@@ -1,0 +1,258 @@
+"""Airflow DAGs, Great Expectations suites and the daily backfill on real services and data.
+
+One module fixture sends producer events that straddle a midnight (so two dates
+have data), runs the pipeline over them, and points Airflow (in-process
+`dag.test()`, its own AIRFLOW_HOME under the test state folder) and the
+project's settings at that lake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakehouse.catalog import Catalog
+from lakehouse.settings import PipelineSettings, Settings, load_settings
+from producer.main import ProduceRequest, run_produce
+from spark_jobs.pipeline import LAYERS, run_pipeline
+from tests.integration.pipeline_checks import clear_postgres, recreate_topics
+
+pytestmark = pytest.mark.integration
+
+DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance"}
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+EVENTS = 4_000
+
+
+@dataclass
+class Lake:
+    """The fixture's lake, its two report dates and the settings pointing at it."""
+
+    settings: Settings
+    catalog: Catalog
+    days: tuple[date, date]
+    spark: Any
+
+
+def _midnight_with_data_both_sides(now: datetime) -> datetime:
+    """A midnight at least 90 minutes ago, so 35 minutes of events after it are in the past."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if now - midnight > timedelta(minutes=90) else midnight - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def lake(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("orchestration") / "lake"
+    saved = dict(os.environ)
+    os.environ["PAYSTREAM_LAKE_ROOT"] = str(root)
+    settings = load_settings(lake_root=root, pipeline=PipelineSettings(
+        max_offsets_per_trigger=2_000))
+    from lakehouse.runtime.airflow_server import airflow_env
+
+    os.environ.update({k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")})
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                   env=os.environ.copy(), check=True, capture_output=True, timeout=600)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    midnight = _midnight_with_data_both_sides(datetime.now(UTC))
+    start = (midnight - timedelta(minutes=33)).strftime("%Y-%m-%dT%H:%M:%S")
+    # speedup 1000 at rate 0: one simulated second per event, ~67 minutes around midnight
+    summary = run_produce(settings, ProduceRequest(
+        count=EVENTS, rate=0, seed=8, start=start, speedup=1000, fraud_rate=0.05,
+        fault_rate=0.03, progress=False))
+    assert summary.acknowledged == EVENTS
+    run_pipeline(spark, settings, LAYERS, available_now=True)
+    yield Lake(settings, Catalog(root), ((midnight - timedelta(days=1)).date(), midnight.date()),
+               spark)
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _dag(dag_id: str):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"), include_examples=False)
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def _dq_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT run_id, suite, success, expectations_evaluated, "
+                        "expectations_failed, docs_url, details FROM payments.dq_results "
+                        "ORDER BY id")
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def test_every_dag_imports_with_tags_retries_and_docs(lake: Lake) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == DAG_IDS
+    for dag_id in DAG_IDS:
+        dag = bag.get_dag(dag_id)
+        assert dag.tags and "paystream" in dag.tags, dag_id
+        assert dag.doc_md and len(dag.doc_md) > 80, dag_id
+        assert all(task.retries is not None for task in dag.tasks), dag_id
+        assert dag.default_args.get("retries", 0) >= 1, dag_id
+    assert bag.get_dag("daily_backfill_report").catchup is True
+
+
+def test_kafka_topic_setup_dag_reconciles_and_verifies(lake: Lake) -> None:
+    from lakehouse.topics import admin_client
+
+    admin = admin_client(lake.settings.kafka.bootstrap_servers)
+    try:
+        admin.delete_topics(["transactions_dlq"])
+    finally:
+        admin.close()
+    run = None
+    for _ in range(20):  # the deleted topic takes a moment to go away
+        run = _dag("kafka_topic_setup").test()
+        if run.state == "success":
+            break
+    assert run is not None and run.state == "success"
+    admin = admin_client(lake.settings.kafka.bootstrap_servers)
+    try:
+        assert "transactions_dlq" in admin.list_topics()
+    finally:
+        admin.close()
+
+
+def test_daily_backfill_report_dag_writes_the_report_and_mirrors_it(lake: Lake) -> None:
+    day = lake.days[0]
+    run = _dag("daily_backfill_report").test(
+        logical_date=datetime(day.year, day.month, day.day, tzinfo=UTC))
+    assert run.state == "success"
+    report = lake.spark.read.format("delta").load(lake.catalog.table("gold.daily_report")).where(
+        f"report_date = '{day}'").collect()
+    assert len(report) == 1
+    silver_count = lake.spark.read.format("delta").load(
+        lake.catalog.table("silver.transactions")).where(f"event_date = '{day}'").count()
+    assert report[0]["payments"] == silver_count > 0
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(lake.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT report FROM payments.daily_reports WHERE report_date = %s", (day,))
+            mirrored = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert mirrored["payments"] == silver_count
+    assert mirrored["alerts_only_batch"] == 0 and mirrored["alerts_only_streamed"] == 0
+
+
+def _report(lake: Lake, day: date) -> dict[str, Any]:
+    row = lake.spark.read.format("delta").load(lake.catalog.table("gold.daily_report")).where(
+        f"report_date = '{day}'").drop("generated_at").toJSON().collect()
+    assert len(row) == 1
+    return dict(json.loads(row[0]))
+
+
+def test_backfilling_two_dates_twice_gives_identical_reports(lake: Lake) -> None:
+    from spark_jobs.daily_report import run
+
+    first = {}
+    for day in lake.days:
+        run(lake.spark, lake.settings, day)
+        first[day] = _report(lake, day)
+    alerts_before = lake.spark.read.format("delta").load(
+        lake.catalog.table("gold.alerts")).count()
+    for day in lake.days:
+        run(lake.spark, lake.settings, day)
+        assert _report(lake, day) == first[day]
+    assert lake.spark.read.format("delta").load(
+        lake.catalog.table("gold.alerts")).count() == alerts_before
+    total = sum(first[day]["payments"] for day in lake.days)
+    silver = lake.spark.read.format("delta").load(lake.catalog.table("silver.transactions"))
+    assert total == silver.count()
+    for day in lake.days:
+        report = first[day]
+        assert report["payments"] > 0
+        assert sum(c["payments"] for c in report["by_currency"]) == report["payments"]
+        assert sum(c["payments"] for c in report["by_country"]) == report["payments"]
+        assert report["streamed_alerts"] == report["batch_alerts"]
+        assert report["alerts_only_batch"] == report["alerts_only_streamed"] == 0
+        print(f"\n{day}: {report['payments']} payments, alerts by rule {report['alerts_by_rule']}, "
+              f"quarantine {report['quarantine_by_reason']}")
+    assert any(first[day]["quarantine_by_reason"] for day in lake.days)
+
+
+def test_data_quality_dag_passes_records_results_and_builds_docs(lake: Lake) -> None:
+    from expectations.runner import docs_index
+
+    before = len(_dq_rows(lake.settings))
+    run = _dag("data_quality").test()
+    assert run.state == "success"
+    rows = _dq_rows(lake.settings)[before:]
+    suites = {row[1] for row in rows}
+    assert suites == {"bronze_transactions_raw", "silver_transactions", "silver_quarantine",
+                      "gold_alerts", "gold_daily_report"}
+    assert all(row[3] > 0 for row in rows)
+    assert all(not row[6]["failed_critical"] for row in rows), rows
+    index = docs_index(lake.settings)
+    assert index is not None and index.exists()
+    assert "silver_transactions" in index.read_text() or any(
+        "silver_transactions" in p.name for p in index.parent.rglob("*.html"))
+    assert rows[0][5] == index.as_uri()
+
+
+def test_a_corrupted_table_fails_data_quality_naming_the_expectation(
+        lake: Lake, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F
+
+    corrupted = tmp_path / "lake"
+    shutil.copytree(lake.catalog.lake_root, corrupted)
+    catalog = Catalog(corrupted)
+    silver = lake.spark.read.format("delta").load(catalog.table("silver.transactions"))
+    silver.limit(3).write.format("delta").mode("append").save(catalog.table(
+        "silver.transactions"))
+    alerts = lake.spark.read.format("delta").load(catalog.table("gold.alerts"))
+    alerts.limit(1).withColumn("rule_id", F.lit("made_up_rule")).withColumn(
+        "alert_id", F.lit("corrupt")).write.format("delta").mode("append").save(
+        catalog.table("gold.alerts"))
+    os.environ["PAYSTREAM_LAKE_ROOT"] = str(corrupted)
+    try:
+        before = len(_dq_rows(lake.settings))
+        run = _dag("data_quality").test()
+    finally:
+        os.environ["PAYSTREAM_LAKE_ROOT"] = str(lake.catalog.lake_root)
+    assert run.state == "failed"
+    failed = {row[1]: row[6]["failed_critical"] for row in _dq_rows(lake.settings)[before:]}
+    assert failed["silver_transactions"] == [
+        "expect_column_values_to_be_unique(column=transaction_id)"]
+    assert failed["gold_alerts"] == ["expect_column_values_to_be_in_set(column=rule_id)"]
+    assert failed["bronze_transactions_raw"] == []
+
+
+def test_lakehouse_maintenance_dag_compacts_without_changing_data(lake: Lake) -> None:
+    counts = {t: lake.spark.read.format("delta").load(lake.catalog.table(t)).count()
+              for t in ("bronze.transactions_raw", "silver.transactions", "gold.alerts")}
+    files_before = len(list(Path(lake.catalog.table("bronze.transactions_raw")).rglob(
+        "*.parquet")))
+    run = _dag("lakehouse_maintenance").test()
+    assert run.state == "success"
+    for table, count in counts.items():
+        assert lake.spark.read.format("delta").load(lake.catalog.table(table)).count() == count
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(lake.spark, lake.catalog.table("bronze.transactions_raw"))
+    operations = [r["operation"] for r in history.history(5).collect()]
+    assert "OPTIMIZE" in operations and files_before > 1
