@@ -80,7 +80,7 @@ def lake(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFactor
 def _dag(dag_id: str):  # type: ignore[no-untyped-def]
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
 
@@ -102,7 +102,7 @@ def _dq_rows(settings: Settings) -> list[tuple[Any, ...]]:
 def test_every_dag_imports_with_tags_retries_and_docs(lake: Lake) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == DAG_IDS
     for dag_id in DAG_IDS:
@@ -256,3 +256,35 @@ def test_lakehouse_maintenance_dag_compacts_without_changing_data(lake: Lake) ->
     history = DeltaTable.forPath(lake.spark, lake.catalog.table("bronze.transactions_raw"))
     operations = [r["operation"] for r in history.history(5).collect()]
     assert "OPTIMIZE" in operations and files_before > 1
+
+
+def test_paystream_airflow_serves_the_dags_behind_a_login(lake: Lake) -> None:
+    import time
+    import urllib.request
+
+    from lakehouse.runtime import airflow_server
+    from tests.conftest import run_cli
+
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PAYSTREAM_", "AIRFLOW"))}
+    try:
+        result = run_cli("airflow", env=env, timeout=400)
+        assert result.returncode == 0, result.stderr[-2000:]
+        info = airflow_server.info(lake.settings)
+        assert info.url in result.stdout and f"login admin / {info.password}" in result.stdout
+        request = urllib.request.Request(
+            f"{info.url}/auth/token", method="POST",
+            data=json.dumps({"username": "admin", "password": info.password}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            token = json.loads(response.read())["access_token"]
+        listed: set[str] = set()
+        deadline = time.monotonic() + 180
+        while listed != DAG_IDS and time.monotonic() < deadline:
+            request = urllib.request.Request(f"{info.url}/api/v2/dags?limit=100",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                listed = {d["dag_id"] for d in json.loads(response.read())["dags"]}
+            time.sleep(3)
+        assert listed == DAG_IDS
+    finally:
+        assert airflow_server.stop(lake.settings)
