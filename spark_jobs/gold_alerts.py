@@ -74,6 +74,7 @@ class GoldJudgement:
     new_rows: DataFrame
     context: DataFrame
     new_alerts: DataFrame
+    new_alert_count: int
 
     def release(self) -> None:
         """Drop the cached frames."""
@@ -121,13 +122,16 @@ class GoldBatch:
         # localCheckpoint, not persist: writing gold.alerts would recompute a cached plan
         # that reads it (and give the alerts a second detected_at).
         new_alerts = alerts.join(raised_before, "alert_id", "left_anti").localCheckpoint()
-        return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, context, new_alerts)
+        return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, context, new_alerts,
+                             new_alerts.count())
 
     def publish(self, judgement: GoldJudgement) -> None:
         """The batch's new alerts to Kafka `alerts` and PostgreSQL payments.alerts."""
         from pyspark.sql import functions as F
 
         alerts = judgement.new_alerts
+        if not judgement.new_alert_count:
+            return
         message = alerts.select(
             F.col("user_id").cast("binary").alias("key"),
             F.to_json(F.struct("alert_id", "rule_id", "severity", "transaction_id", "user_id",
@@ -149,13 +153,16 @@ class GoldBatch:
         from pyspark.sql import functions as F
 
         batch_id = judgement.batch_id
-        io.append_idempotent(judgement.new_alerts, self.catalog.table(TABLE), TABLE, batch_id,
-                             PARTITION_BY)
+        if judgement.new_alert_count:
+            io.append_idempotent(judgement.new_alerts, self.catalog.table(TABLE), TABLE,
+                                 batch_id, PARTITION_BY)
         self._activity(judgement.new_rows, batch_id)
-        latencies = [r[0] for r in judgement.new_alerts.join(
-            judgement.context.select("transaction_id", "kafka_timestamp"), "transaction_id")
-            .select(((F.unix_micros("detected_at") - F.unix_micros("kafka_timestamp")) / 1000.0)
-                    .alias("ms")).collect()]
+        latencies = []
+        if judgement.new_alert_count:
+            latencies = [r[0] for r in judgement.new_alerts.join(
+                judgement.context.select("transaction_id", "kafka_timestamp"), "transaction_id")
+                .select(((F.unix_micros("detected_at") - F.unix_micros("kafka_timestamp"))
+                         / 1000.0).alias("ms")).collect()]
         latencies.sort()
         io.insert_metrics(self.settings, [{
             "layer": "gold", "batch_id": batch_id, "rows_in": judgement.rows_in,

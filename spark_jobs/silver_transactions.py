@@ -239,32 +239,41 @@ class SilverBatch:
         from pyspark.sql import functions as F
 
         batch_id = landing.batch_id
-        io.append_idempotent(landing.new_rows, self.catalog.table(TABLE), "silver.transactions",
-                             batch_id, PARTITION_BY)
-        io.append_idempotent(landing.quarantine_rows, self.catalog.table(QUARANTINE),
-                             "silver.quarantine", batch_id, QUARANTINE_PARTITION_BY)
         summary = landing.new_rows.agg(F.max("event_time"), F.count(F.lit(1))).first()
         newest, rows_out = (summary[0], int(summary[1])) if summary else (None, 0)
+        quarantined = landing.quarantine_rows.count()
+        # Empty frames are not written: each write is a Spark job and a Delta commit or Kafka
+        # round trip, the fixed cost that dominates a small batch.
+        if rows_out:
+            io.append_idempotent(landing.new_rows, self.catalog.table(TABLE),
+                                 "silver.transactions", batch_id, PARTITION_BY)
+        if quarantined:
+            io.append_idempotent(landing.quarantine_rows, self.catalog.table(QUARANTINE),
+                                 "silver.quarantine", batch_id, QUARANTINE_PARTITION_BY)
         if newest is not None:
             self.max_event_time_by_batch[batch_id] = newest
-        self._publish(landing.new_rows, landing.quarantine_rows)
+        self._publish(landing.new_rows if rows_out else None,
+                      landing.quarantine_rows if quarantined else None)
         io.insert_metrics(self.settings, [{
             "layer": "silver", "batch_id": batch_id, "rows_in": landing.checked.count(),
             "rows_out": rows_out,
             "duration_ms": (time.perf_counter() - landing.started) * 1000,
-            "details": {"quarantined": landing.quarantine_rows.count()},
+            "details": {"quarantined": quarantined},
         }])
 
-    def _publish(self, inserted: DataFrame, quarantine_rows: DataFrame) -> None:
+    def _publish(self, inserted: DataFrame | None, quarantine_rows: DataFrame | None) -> None:
         """New silver rows to `transactions_clean`; quarantined ones to the dead-letter topic."""
         from pyspark.sql import functions as F
 
-        clean = inserted.select(
-            F.col("user_id").cast("binary").alias("key"),
-            F.to_json(F.struct(*[c for c in inserted.columns
-                                 if c not in ("silver_batch_id", "silver_time")]))
-            .cast("binary").alias("value"))
-        io.write_kafka(clean, self.settings, "transactions_clean")
+        if inserted is not None:
+            clean = inserted.select(
+                F.col("user_id").cast("binary").alias("key"),
+                F.to_json(F.struct(*[c for c in inserted.columns
+                                     if c not in ("silver_batch_id", "silver_time")]))
+                .cast("binary").alias("value"))
+            io.write_kafka(clean, self.settings, "transactions_clean")
+        if quarantine_rows is None:
+            return
         dead = quarantine_rows.select(
             "key", "value",
             F.array(

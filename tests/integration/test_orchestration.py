@@ -240,6 +240,15 @@ def test_a_corrupted_table_fails_data_quality_naming_the_expectation(
         "expect_column_values_to_be_unique(column=transaction_id)"]
     assert failed["gold_alerts"] == ["expect_column_values_to_be_in_set(column=rule_id)"]
     assert failed["bronze_transactions_raw"] == []
+    from tests.conftest import run_cli
+
+    result = run_cli("dq", "--no-record", env={"PAYSTREAM_LAKE_ROOT": str(corrupted)},
+                     timeout=600)
+    assert result.returncode == 1
+    assert "silver_transactions        FAILED" in result.stdout
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("paystream dq: error: 4 critical expectation(s) failed: "
+                            "silver_transactions: expect_column_values_to_be_unique")
 
 
 def test_lakehouse_maintenance_dag_compacts_without_changing_data(lake: Lake) -> None:

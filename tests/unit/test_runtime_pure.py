@@ -83,3 +83,19 @@ def test_wrong_flag_is_one_line_and_non_zero(capsys: pytest.CaptureFixture[str])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--no-such-flag" in err[0]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["backfill", "--date", "yesterday"], "yesterday is not a date"),
+    (["backfill"], "--date"),
+    (["backfill", "--date", "2026-11-20", "--to", "2026-11-19"], "before --date"),
+])
+def test_backfill_flags_are_checked_in_one_line(argv: list[str], says: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code  # type: ignore[assignment]
+    assert code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
