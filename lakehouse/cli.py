@@ -1,6 +1,6 @@
 """`paystream`: the one console script. Every command has --help and fails with one line.
 
-Later issues add sql and dashboard.
+Later issues add dashboard.
 """
 
 from __future__ import annotations
@@ -231,6 +231,18 @@ def cmd_dq(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    """Run SQL on the Delta tables through DuckDB, or open a prompt."""
+    from lakehouse.sql_shell import connect_lake, format_result, interactive, run_query
+
+    conn = connect_lake(settings)
+    if args.query is None:
+        interactive(conn, args.format)
+        return 0
+    print(format_result(run_query(conn, args.query), args.format))
+    return 0
+
+
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     """Start Airflow standalone in the background and print the UI URL and the login."""
     from lakehouse.runtime import airflow_server
@@ -326,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--no-record", action="store_true",
                     help="do not store the results in payments.dq_results")
     add("airflow", cmd_airflow, "start Airflow standalone with the DAGs in dags/")
+    sql = add("sql", cmd_sql, "query the Delta tables with DuckDB (no query: a prompt)")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT rule_id, count(*) FROM gold_alerts '
+                     'GROUP BY 1"')
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                     help="output format (default: an aligned table)")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
     bench.add_argument("target", choices=["produce", "e2e"], help="what to measure")

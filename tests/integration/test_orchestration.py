@@ -297,3 +297,44 @@ def test_paystream_airflow_serves_the_dags_behind_a_login(lake: Lake) -> None:
         assert listed == DAG_IDS
     finally:
         assert airflow_server.stop(lake.settings)
+
+
+SQL_QUERIES = (
+    "SELECT rule_id, severity, count(*) AS n, sum(amount_eur) AS eur FROM gold_alerts "
+    "GROUP BY rule_id, severity ORDER BY rule_id",
+    "SELECT currency, count(*) AS n, sum(amount_eur) AS eur FROM silver_transactions "
+    "GROUP BY currency ORDER BY currency",
+    "SELECT primary_reason, count(*) AS n FROM silver_quarantine GROUP BY primary_reason "
+    "ORDER BY primary_reason",
+    "SELECT report_date, payments, amount_eur FROM gold_daily_report ORDER BY report_date",
+    "SELECT count(*) AS n, count(DISTINCT key) AS keys FROM bronze_transactions_raw",
+    "SELECT user_id, sum(payments) AS p FROM gold_user_activity_1m GROUP BY user_id "
+    "ORDER BY p DESC, user_id LIMIT 5",
+    "SELECT merchant_id, sum(amount_eur) AS eur FROM gold_merchant_activity_1m "
+    "GROUP BY merchant_id ORDER BY eur DESC, merchant_id LIMIT 5",
+)
+
+
+@pytest.mark.parametrize("query", SQL_QUERIES)
+def test_paystream_sql_equals_spark_on_the_same_tables(lake: Lake, query: str) -> None:
+    from lakehouse.catalog import TABLES
+    from lakehouse.sql_shell import _jsonable
+    from tests.conftest import run_cli
+
+    for table in TABLES:
+        lake.spark.read.format("delta").load(lake.catalog.table(table)).createOrReplaceTempView(
+            lake.catalog.sql_name(table))
+    expected = [_jsonable(row.asDict()) for row in lake.spark.sql(query).collect()]
+    result = run_cli("sql", "--format", "json", query, timeout=120)
+    assert result.returncode == 0, result.stderr
+    got = [json.loads(line) for line in result.stdout.splitlines()]
+    assert got == expected and got
+
+
+def test_paystream_sql_prints_duckdb_errors_in_one_line(lake: Lake) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("sql", "SELECT nope FROM gold_alerts")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Binder Error" in lines[0] and "nope" in lines[0]

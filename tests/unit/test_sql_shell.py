@@ -1,0 +1,32 @@
+"""The `paystream sql` output formats (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+from lakehouse.sql_shell import QueryResult, format_result
+
+RESULT = QueryResult(["rule_id", "alerts", "eur", "day"], [
+    ("high_amount", 12, Decimal("6001.50"), date(2026, 11, 28)),
+    ("velocity", 3, None, date(2026, 11, 29)),
+])
+
+
+def test_table_is_aligned_with_a_row_count() -> None:
+    lines = format_result(RESULT, "table").splitlines()
+    assert lines[0].split() == ["rule_id", "alerts", "eur", "day"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert lines[2].index("12") == lines[0].index("alerts")
+    assert lines[3].split()[2] == "NULL"
+    assert lines[-1] == "(2 rows)"
+
+
+def test_csv_and_json_keep_money_exact() -> None:
+    assert format_result(RESULT, "csv").splitlines() == [
+        "rule_id,alerts,eur,day", "high_amount,12,6001.50,2026-11-28", "velocity,3,,2026-11-29"]
+    rows = [json.loads(line) for line in format_result(RESULT, "json").splitlines()]
+    assert rows[0] == {"rule_id": "high_amount", "alerts": 12, "eur": "6001.50",
+                       "day": "2026-11-28"}
+    assert rows[1]["eur"] is None
