@@ -144,6 +144,15 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """Run a benchmark and print each figure beside its ceiling."""
     from producer.bench import bench_produce, bench_settings_line
 
+    if args.target == "dashboard":
+        from dashboard.bench import bench_dashboard
+
+        _say(f"bench dashboard: {args.alerts:,} synthetic alerts in PostgreSQL, every page "
+             f"rendered {args.runs} times")
+        for timing in bench_dashboard(settings, alerts=args.alerts, runs=args.runs):
+            print(f"{timing.page:<16} p50 {timing.p50_ms:>7,.0f} ms   p95 {timing.p95_ms:>7,.0f} ms"
+                  f"   ({timing.runs} renders)")
+        return 0
     if args.target == "e2e":
         from spark_jobs.bench_e2e import bench_e2e
 
@@ -243,6 +252,23 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the Streamlit dashboard on loopback; unknown options go to streamlit."""
+    import subprocess
+
+    from lakehouse import PROJECT_ROOT
+
+    app = PROJECT_ROOT / "dashboard" / "app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(app),
+            "--server.address", args.host, "--server.port", str(args.port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            *args.passed_through]
+    extra = dict(zip(args.passed_through, args.passed_through[1:], strict=False))
+    port = extra.get("--server.port", str(args.port))  # streamlit takes the last one given
+    print(f"dashboard http://{args.host}:{port}  (Ctrl-C stops it)", flush=True)
+    return subprocess.call(argv, cwd=PROJECT_ROOT)
+
+
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     """Start Airflow standalone in the background and print the UI URL and the login."""
     from lakehouse.runtime import airflow_server
@@ -338,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     dq.add_argument("--no-record", action="store_true",
                     help="do not store the results in payments.dq_results")
     add("airflow", cmd_airflow, "start Airflow standalone with the DAGs in dags/")
+    dashboard = add("dashboard", cmd_dashboard,
+                    "run the live Streamlit dashboard (other --options go to streamlit)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address (default loopback)")
+    dashboard.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     sql = add("sql", cmd_sql, "query the Delta tables with DuckDB (no query: a prompt)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT rule_id, count(*) FROM gold_alerts '
                      'GROUP BY 1"')
@@ -345,19 +375,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default: an aligned table)")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
-    bench.add_argument("target", choices=["produce", "e2e"], help="what to measure")
+    bench.add_argument("target", choices=["produce", "e2e", "dashboard"], help="what to measure")
     bench.add_argument("--rate", type=float, default=2_000, help="e2e: events/s to send")
     bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")
     bench.add_argument("--count", type=int, default=200_000, help="events per figure")
     bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic")
     bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--alerts", type=int, default=1_000_000,
+                       help="dashboard: synthetic alerts in PostgreSQL")
+    bench.add_argument("--runs", type=int, default=20, help="dashboard: renders per page")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `paystream` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, passed_through = parser.parse_known_args(argv)
+    if passed_through and args.command != "dashboard":
+        parser.error(f"unrecognized arguments: {' '.join(passed_through)}")
+    args.passed_through = passed_through
     try:
         settings = load_settings()
         return int(args.func(settings, args))

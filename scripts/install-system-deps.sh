@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Paystream needs, only those missing:
 # a JDK 17+ (Kafka broker, Spark), Maven (resolves the jars from Maven Central),
-# the PostgreSQL server (initdb, pg_ctl) and python3-venv.
+# the PostgreSQL server (initdb, pg_ctl), python3-venv, and Chromium for the
+# dashboard's browser test.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then need+=(
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's real-browser test (Playwright)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -11,70 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.settings import PipelineSettings, Settings, load_settings
-from producer.main import ProduceRequest, run_produce
-from spark_jobs.pipeline import LAYERS, run_pipeline
-from tests.integration.pipeline_checks import clear_postgres, recreate_topics
+from lakehouse.settings import Settings
+from tests.integration.conftest import Lake
 
 pytestmark = pytest.mark.integration
 
 DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance"}
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EVENTS = 4_000
-
-
-@dataclass
-class Lake:
-    """The fixture's lake, its two report dates and the settings pointing at it."""
-
-    settings: Settings
-    catalog: Catalog
-    days: tuple[date, date]
-    spark: Any
-
-
-def _midnight_with_data_both_sides(now: datetime) -> datetime:
-    """A midnight at least 90 minutes ago, so 35 minutes of events after it are in the past."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight if now - midnight > timedelta(minutes=90) else midnight - timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def lake(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("orchestration") / "lake"
-    saved = dict(os.environ)
-    os.environ["PAYSTREAM_LAKE_ROOT"] = str(root)
-    settings = load_settings(lake_root=root, pipeline=PipelineSettings(
-        max_offsets_per_trigger=2_000))
-    from lakehouse.runtime.airflow_server import airflow_env
-
-    os.environ.update({k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")})
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                   env=os.environ.copy(), check=True, capture_output=True, timeout=600)
-    recreate_topics(settings)
-    clear_postgres(settings)
-    midnight = _midnight_with_data_both_sides(datetime.now(UTC))
-    start = (midnight - timedelta(minutes=33)).strftime("%Y-%m-%dT%H:%M:%S")
-    # speedup 1000 at rate 0: one simulated second per event, ~67 minutes around midnight
-    summary = run_produce(settings, ProduceRequest(
-        count=EVENTS, rate=0, seed=8, start=start, speedup=1000, fraud_rate=0.05,
-        fault_rate=0.03, progress=False))
-    assert summary.acknowledged == EVENTS
-    run_pipeline(spark, settings, LAYERS, available_now=True)
-    yield Lake(settings, Catalog(root), ((midnight - timedelta(days=1)).date(), midnight.date()),
-               spark)
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def _dag(dag_id: str):  # type: ignore[no-untyped-def]

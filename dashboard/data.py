@@ -1,0 +1,146 @@
+"""What the dashboard reads: PostgreSQL through the read-only role, the Delta tables through DuckDB.
+
+Query builders are pure (tested without services); the fetch functions do the
+I/O and return pandas DataFrames. Every PostgreSQL query is bounded (a time
+window or a LIMIT) and served by an index of `payments`, so pages stay fast
+with millions of alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from lakehouse.settings import Settings, load_settings
+
+ALERT_COLUMNS = ("detected_at", "rule_id", "severity", "user_id", "merchant_id", "amount_eur",
+                 "event_time", "transaction_id", "alert_id")
+
+
+def settings() -> Settings:
+    """The settings of this process (env and profile), read per call: cheap and test-friendly."""
+    return load_settings()
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """The live alerts page's filters; empty means no filter."""
+
+    rules: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    user_id: str = ""
+    merchant_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def alerts_query(f: AlertFilter, limit: int) -> tuple[str, list[Any]]:
+    """SQL and parameters for the newest alerts matching the filter (pure)."""
+    where, params = [], []
+    if f.rules:
+        where.append("rule_id = ANY(%s)")
+        params.append(list(f.rules))
+    if f.severities:
+        where.append("severity = ANY(%s)")
+        params.append(list(f.severities))
+    if f.user_id:
+        where.append("user_id = %s")
+        params.append(f.user_id.strip())
+    if f.merchant_id:
+        where.append("merchant_id = %s")
+        params.append(f.merchant_id.strip())
+    if f.since:
+        where.append("detected_at >= %s")
+        params.append(f.since)
+    if f.until:
+        where.append("detected_at < %s")
+        params.append(f.until)
+    sql = (f"SELECT {', '.join(ALERT_COLUMNS)}, details FROM payments.alerts"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY detected_at DESC LIMIT %s")
+    return sql, [*params, limit]
+
+
+def pg_frame(dsn: str, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> pd.DataFrame:
+    """Run a read-only query and return its rows as a DataFrame."""
+    from lakehouse.runtime.postgres_server import connect
+
+    conn = connect(dsn)
+    try:
+        conn.set_session(readonly=True, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            columns = [d[0] for d in cur.description or []]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+    finally:
+        conn.close()
+
+
+def lake_frame(lake_root: str, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    """Run DuckDB SQL over the Delta tables; an absent table gives an empty frame."""
+    import duckdb
+
+    from lakehouse.sql_shell import connect_lake
+
+    conn = connect_lake(load_settings(lake_root=lake_root))
+    try:
+        return conn.execute(sql, params or []).df()
+    except duckdb.CatalogException:
+        return pd.DataFrame()
+    finally:
+        conn.close()
+
+
+METRICS_SUMMARY = """
+SELECT layer,
+       sum(rows_in) AS rows_in,
+       sum(rows_in) / greatest(extract(epoch FROM max(recorded_at) - min(recorded_at)), 1)
+           AS events_per_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY alert_latency_p50_ms) AS latency_p50_ms,
+       max(alert_latency_p99_ms) AS latency_p99_ms,
+       max(lag_records) AS lag_records
+FROM payments.pipeline_metrics
+WHERE recorded_at >= now() - make_interval(mins => %s)
+GROUP BY layer ORDER BY layer
+"""
+
+LAST_BATCH_PER_LAYER = """
+SELECT DISTINCT ON (layer) layer, batch_id, rows_in, rows_out, duration_ms, recorded_at
+FROM payments.pipeline_metrics ORDER BY layer, recorded_at DESC
+"""
+
+LATEST_DQ_PER_SUITE = """
+SELECT DISTINCT ON (suite) suite, success, expectations_evaluated, expectations_failed,
+       run_at, docs_url, details
+FROM payments.dq_results ORDER BY suite, run_at DESC
+"""
+
+DQ_HISTORY = """
+SELECT run_at, suite, success, expectations_evaluated, expectations_failed
+FROM payments.dq_results ORDER BY run_at DESC LIMIT 500
+"""
+
+ALERTS_OVER_TIME = """
+SELECT date_trunc(%s, detected_at) AS bucket, rule_id, count(*) AS alerts
+FROM payments.alerts WHERE detected_at >= now() - make_interval(hours => %s)
+GROUP BY 1, 2 ORDER BY 1
+"""
+
+
+def volume_over_time_sql(bucket: str, by: str) -> str:
+    """DuckDB SQL: payments and EUR per time bucket, split by currency or country (pure)."""
+    if bucket not in ("minute", "hour") or by not in ("currency", "country"):
+        raise ValueError(f"unsupported bucket {bucket!r} or split {by!r}")
+    return (f"SELECT date_trunc('{bucket}', event_time) AS bucket, {by}, count(*) AS payments, "
+            "sum(amount_eur) AS amount_eur FROM silver_transactions "
+            "WHERE event_time >= ? GROUP BY ALL ORDER BY 1")
+
+
+def report_dates(lake_root: str) -> list[date]:
+    """Dates that have a daily report, newest first."""
+    frame = lake_frame(lake_root, "SELECT report_date FROM gold_daily_report ORDER BY 1 DESC")
+    return [] if frame.empty else [d.date() if hasattr(d, "date") else d
+                                   for d in frame["report_date"]]

@@ -1,0 +1,82 @@
+"""Live alerts: newest first, refreshed every few seconds, with filters and a detail view."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboard import data
+from lakehouse.rules import SEVERITIES, load_rules
+
+REFRESH = "5s"
+LIMIT = 200
+WINDOWS = {"last 15 minutes": 15, "last hour": 60, "last 24 hours": 1440, "last 7 days": 10080,
+           "all time": None}
+
+st.title("Live alerts")
+settings = data.settings()
+dsn = settings.postgres_readonly_url()
+
+with st.sidebar:
+    st.subheader("Filters")
+    rules = st.multiselect("Rule", sorted(load_rules()))
+    severities = st.multiselect("Severity", list(SEVERITIES))
+    user_id = st.text_input("User id")
+    merchant_id = st.text_input("Merchant id")
+    window = st.selectbox("Time range", list(WINDOWS), index=len(WINDOWS) - 1)
+
+minutes = WINDOWS[window]
+chosen = data.AlertFilter(
+    rules=tuple(rules), severities=tuple(severities), user_id=user_id, merchant_id=merchant_id,
+    since=datetime.now(UTC) - timedelta(minutes=minutes) if minutes else None)
+
+
+@st.fragment(run_every=REFRESH)
+def alert_table() -> None:
+    """The alert list; re-runs on its own every few seconds without reloading the page."""
+    sql, params = data.alerts_query(chosen, LIMIT)
+    alerts = data.pg_frame(dsn, sql, params)
+    if alerts.empty:
+        st.info("No alerts yet. Start `paystream produce` and `paystream stream`; alerts "
+                "appear here within a micro-batch.")
+        return
+    st.caption(f"{len(alerts)} newest alerts (max {LIMIT}), refreshed every {REFRESH}")
+    event = st.dataframe(alerts.drop(columns=["details"]), hide_index=True,
+                         on_select="rerun", selection_mode="single-row", key="alerts")
+    rows = event.selection.rows if event is not None else []
+    st.session_state["selected_alert"] = (alerts.iloc[rows[0]].to_dict() if rows
+                                          else alerts.iloc[0].to_dict())
+
+
+alert_table()
+
+selected = st.session_state.get("selected_alert")
+if selected:
+    st.subheader(f"Alert {selected['alert_id']}")
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{selected['rule_id']}** ({selected['severity']}) on transaction "
+                    f"`{selected['transaction_id']}`")
+        st.json(selected.get("details") or {})
+        transaction = data.lake_frame(
+            str(settings.lake), "SELECT transaction_id, user_id, card_id, amount, currency, "
+            "amount_eur, merchant_id, merchant_category, event_time, country, city, channel "
+            "FROM silver_transactions WHERE event_date = ?::DATE AND transaction_id = ?",
+            [str(selected["event_time"])[:10], selected["transaction_id"]])
+        st.markdown("**Transaction**")
+        if transaction.empty:
+            st.info("The transaction is not in silver (yet).")
+        else:
+            st.dataframe(transaction.T.rename(columns={0: "value"}))
+    with right:
+        st.markdown(f"**Recent activity of user `{selected['user_id']}`** (per minute)")
+        activity = data.lake_frame(
+            str(settings.lake), "SELECT minute, payments, amount_eur FROM gold_user_activity_1m "
+            "WHERE user_id = ? ORDER BY minute DESC LIMIT 60", [selected["user_id"]])
+        if activity.empty:
+            st.info("No activity recorded for this user yet.")
+        else:
+            st.bar_chart(activity, x="minute", y="payments")
+        user_alerts = data.pg_frame(dsn, *data.alerts_query(
+            data.AlertFilter(user_id=selected["user_id"]), 20))
+        st.dataframe(user_alerts[["detected_at", "rule_id", "severity", "amount_eur"]],
+                     hide_index=True)

@@ -1,0 +1,42 @@
+"""Volume and alerts over time: per minute or per hour, by rule, by currency and by country."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboard import data
+
+st.title("Volume and alerts over time")
+settings = data.settings()
+bucket = st.radio("Bucket", ["minute", "hour"], horizontal=True)
+hours = st.select_slider("Window (hours)", [1, 6, 24, 72, 168], value=24)
+since = datetime.now(UTC) - timedelta(hours=hours)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def alerts_over_time(dsn: str, bucket: str, hours: int):  # type: ignore[no-untyped-def]
+    """Alerts per bucket and rule (cached for 10 s)."""
+    return data.pg_frame(dsn, data.ALERTS_OVER_TIME, [bucket, hours])
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def volume(lake: str, bucket: str, by: str, since: datetime):  # type: ignore[no-untyped-def]
+    """Payments per bucket split by currency or country (cached for 30 s)."""
+    return data.lake_frame(lake, data.volume_over_time_sql(bucket, by), [since])
+
+
+st.subheader("Alerts by rule")
+alerts = alerts_over_time(settings.postgres_readonly_url(), bucket, hours)
+if alerts.empty:
+    st.info("No alerts in this window yet.")
+else:
+    st.bar_chart(alerts, x="bucket", y="alerts", color="rule_id")
+
+minute_since = since.replace(second=0, microsecond=0)
+for by in ("currency", "country"):
+    st.subheader(f"Payments by {by}")
+    frame = volume(str(settings.lake), bucket, by, minute_since)
+    if frame.empty:
+        st.info("No payments in silver for this window yet.")
+    else:
+        st.area_chart(frame, x="bucket", y="payments", color=by)

@@ -1,0 +1,170 @@
+"""The Streamlit dashboard: every page with data and empty (AppTest), and in a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.settings import PostgresSettings, Settings, load_settings
+from tests.integration.conftest import Lake
+
+pytestmark = pytest.mark.integration
+
+APP_DIR = Path(__file__).resolve().parents[2] / "dashboard"
+PAGES = {
+    "live_alerts": "Live alerts",
+    "volume": "Volume and alerts over time",
+    "daily_reports": "Daily reports",
+    "data_quality": "Data quality",
+    "pipeline_health": "Pipeline health",
+}
+EMPTY_DATABASE = "paystream_empty"
+
+
+@pytest.fixture(scope="module")
+def reported(lake: Lake) -> Lake:
+    """The shared lake with its daily reports and one data-quality run recorded."""
+    from expectations.runner import new_run_id, record_outcomes, run_suites
+    from spark_jobs.daily_report import run
+
+    for day in lake.days:
+        run(lake.spark, lake.settings, day)
+    record_outcomes(lake.settings, run_suites(lake.spark, lake.settings), new_run_id())
+    return lake
+
+
+@pytest.fixture(scope="module")
+def empty_env(live_services: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Env for a migrated but empty database and an empty lake."""
+    from lakehouse.postgres_schema import migrate
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(live_services)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {EMPTY_DATABASE}")
+            cur.execute(f"CREATE DATABASE {EMPTY_DATABASE}")
+    finally:
+        conn.close()
+    pg = live_services.postgres.model_dump()
+    migrate(load_settings(postgres=PostgresSettings(**{**pg, "database": EMPTY_DATABASE})))
+    return {"PAYSTREAM_POSTGRES__DATABASE": EMPTY_DATABASE,
+            "PAYSTREAM_LAKE_ROOT": str(tmp_path_factory.mktemp("empty") / "lake")}
+
+
+def _run_page(page: str):  # type: ignore[no-untyped-def]
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(APP_DIR / "pages" / f"{page}.py"), default_timeout=120)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title[0].value == PAGES[page]
+    return app
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_each_page_renders_with_data(reported: Lake, page: str) -> None:
+    app = _run_page(page)
+    assert not app.info, [i.value for i in app.info]
+    if page == "live_alerts":
+        alerts = app.dataframe[0].value
+        assert len(alerts) > 0 and list(alerts["detected_at"]) == sorted(
+            alerts["detected_at"], reverse=True)
+        assert any(h.value.startswith("Alert ") for h in app.subheader)
+    if page == "daily_reports":
+        assert app.selectbox[0].options == [str(d) for d in sorted(reported.days, reverse=True)]
+        assert app.metric[0].value != "0"
+    if page == "data_quality":
+        suites = set(app.dataframe[0].value["suite"])
+        assert {"silver_transactions", "gold_alerts"} <= suites
+
+
+def test_live_alerts_filter_by_rule(reported: Lake) -> None:
+    app = _run_page("live_alerts")
+    app.sidebar.multiselect[0].select("high_amount").run()
+    rules = set(app.dataframe[0].value["rule_id"])
+    assert rules == {"high_amount"}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_each_page_has_a_clear_empty_state(empty_env: dict[str, str], page: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in empty_env.items():
+        monkeypatch.setenv(key, value)
+    app = _run_page(page)
+    assert app.info, f"{page} shows no empty-state message"
+    assert "paystream" in app.info[0].value
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served_dashboard(reported: Lake) -> Iterator[str]:
+    """`paystream dashboard` on a free loopback port, with a pass-through streamlit option."""
+    port = _free_port()
+    log = reported.settings.logs_dir / "dashboard-test.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "dashboard", "--server.port", str(port),
+             "--server.runOnSave", "false"], stdout=out, stderr=subprocess.STDOUT,
+            env=os.environ.copy(), cwd=APP_DIR.parent, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(reported.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT alert_id FROM payments.alerts ORDER BY detected_at DESC LIMIT 1")
+            newest = cur.fetchone()[0]
+    finally:
+        conn.close()
+    artifacts = reported.settings.home / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for path, heading in PAGES.items():
+                page.goto(f"{served_dashboard}/{path}")
+                page.wait_for_selector(f"h1:has-text('{heading}')", timeout=90_000)
+                if path == "live_alerts":
+                    page.wait_for_selector(f"text=Alert {newest}", timeout=90_000)
+                    assert page.locator("[data-testid='stDataFrame']").count() >= 1
+                html = page.content()
+                assert heading in html
+                page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)
+                assert (artifacts / f"dashboard-{path}.png").stat().st_size > 10_000
+        finally:
+            browser.close()
