@@ -54,7 +54,7 @@ def bench_dashboard(settings: Settings, alerts: int = 1_000_000,
 
     conn = postgres_connection(settings)
     conn.autocommit = True
-    pages_dir = Path(__file__).parent / "pages"
+    pages_dir = Path(__file__).parent / "views"
     try:
         with conn.cursor() as cur:
             cur.execute(FILL_ALERTS, (alerts,))

@@ -60,7 +60,7 @@ def alerts_query(f: AlertFilter, limit: int) -> tuple[str, list[Any]]:
         params.append(f.until)
     sql = (f"SELECT {', '.join(ALERT_COLUMNS)}, details FROM payments.alerts"
            + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY detected_at DESC LIMIT %s")
+           + " ORDER BY detected_at DESC, alert_id LIMIT %s")
     return sql, [*params, limit]
 
 

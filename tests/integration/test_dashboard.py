@@ -63,7 +63,7 @@ def empty_env(live_services: Settings, tmp_path_factory: pytest.TempPathFactory)
 def _run_page(page: str):  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
-    app = AppTest.from_file(str(APP_DIR / "pages" / f"{page}.py"), default_timeout=120)
+    app = AppTest.from_file(str(APP_DIR / "views" / f"{page}.py"), default_timeout=120)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.title[0].value == PAGES[page]
@@ -143,7 +143,8 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
     conn = postgres_connection(reported.settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT alert_id FROM payments.alerts ORDER BY detected_at DESC LIMIT 1")
+            cur.execute("SELECT alert_id FROM payments.alerts "
+                        "ORDER BY detected_at DESC, alert_id LIMIT 1")
             newest = cur.fetchone()[0]
     finally:
         conn.close()
@@ -157,13 +158,14 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for path, heading in PAGES.items():
-                page.goto(f"{served_dashboard}/{path}")
+                # the default page lives at the root URL
+                page.goto(f"{served_dashboard}/{'' if path == 'live_alerts' else path}")
                 page.wait_for_selector(f"h1:has-text('{heading}')", timeout=90_000)
                 if path == "live_alerts":
                     page.wait_for_selector(f"text=Alert {newest}", timeout=90_000)
                     assert page.locator("[data-testid='stDataFrame']").count() >= 1
                 html = page.content()
-                assert heading in html
+                assert heading in html and "Page not found" not in html
                 page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)
                 assert (artifacts / f"dashboard-{path}.png").stat().st_size > 10_000
         finally:

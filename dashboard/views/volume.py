@@ -28,7 +28,8 @@ def volume(lake: str, bucket: str, by: str, since: datetime):  # type: ignore[no
 st.subheader("Alerts by rule")
 alerts = alerts_over_time(settings.postgres_readonly_url(), bucket, hours)
 if alerts.empty:
-    st.info("No alerts in this window yet.")
+    st.info("No alerts in this window yet. Start `paystream produce` and `paystream stream`, "
+            "or widen the window.")
 else:
     st.bar_chart(alerts, x="bucket", y="alerts", color="rule_id")
 
@@ -37,6 +38,6 @@ for by in ("currency", "country"):
     st.subheader(f"Payments by {by}")
     frame = volume(str(settings.lake), bucket, by, minute_since)
     if frame.empty:
-        st.info("No payments in silver for this window yet.")
+        st.info("No payments in silver for this window yet (`paystream stream` lands them).")
     else:
         st.area_chart(frame, x="bucket", y="payments", color=by)
