@@ -162,8 +162,8 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                 page.goto(f"{served_dashboard}/{'' if path == 'live_alerts' else path}")
                 page.wait_for_selector(f"h1:has-text('{heading}')", timeout=90_000)
                 if path == "live_alerts":
-                    page.wait_for_selector(f"text=Alert {newest}", timeout=90_000)
-                    assert page.locator("[data-testid='stDataFrame']").count() >= 1
+                    page.wait_for_selector(f"h3:has-text('Alert {newest}')", timeout=90_000)
+                    page.wait_for_selector("[data-testid='stDataFrame']", timeout=90_000)
                 html = page.content()
                 assert heading in html and "Page not found" not in html
                 page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)
