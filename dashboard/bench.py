@@ -19,10 +19,10 @@ INSERT INTO payments.alerts (alert_id, rule_id, severity, transaction_id, user_i
                              amount_eur, event_time, detected_at, details)
 SELECT 'bench-' || g,
        (ARRAY['high_amount','velocity','card_testing','impossible_travel',
-              'compromised_merchant'])[1 + g % 5],
-       (ARRAY['high','medium','high','critical','high'])[1 + g % 5],
-       'tx-bench-' || g, 'u-' || lpad((g % 100000)::text, 7, '0'),
-       'm-' || lpad((g % 5000)::text, 6, '0'), (g % 100000) / 10.0,
+              'compromised_merchant'])[1 + g %% 5],
+       (ARRAY['high','medium','high','critical','high'])[1 + g %% 5],
+       'tx-bench-' || g, 'u-' || lpad((g %% 100000)::text, 7, '0'),
+       'm-' || lpad((g %% 5000)::text, 6, '0'), (g %% 100000) / 10.0,
        now() - make_interval(secs => g * 0.6), now() - make_interval(secs => g * 0.6),
        '{}'::jsonb
 FROM generate_series(1, %s) AS g
