@@ -30,3 +30,18 @@ def test_csv_and_json_keep_money_exact() -> None:
     assert rows[0] == {"rule_id": "high_amount", "alerts": 12, "eur": "6001.50",
                        "day": "2026-11-28"}
     assert rows[1]["eur"] is None
+
+
+def test_the_lake_connection_never_fetches_extensions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from lakehouse.errors import PaystreamError
+    from lakehouse.settings import load_settings
+    from lakehouse.sql_shell import connect_lake, run_query
+
+    conn = connect_lake(load_settings(lake_root=tmp_path))
+    settings = run_query(conn, "SELECT current_setting('autoinstall_known_extensions'), "
+                               "current_setting('autoload_known_extensions')").rows[0]
+    assert settings == (False, False)
+    with pytest.raises(PaystreamError, match="gold_alerts"):
+        run_query(conn, "SELECT * FROM gold_alerts")
