@@ -1,6 +1,6 @@
 """`paystream`: the one console script. Every command has --help and fails with one line.
 
-Later issues add dashboard.
+Commands import their heavy dependencies (Spark, Airflow, Streamlit) only when they run.
 """
 
 from __future__ import annotations
