@@ -18,6 +18,14 @@ from tests.integration.conftest import Lake
 pytestmark = pytest.mark.integration
 
 APP_DIR = Path(__file__).resolve().parents[2] / "dashboard"
+# What each page shows once its data has rendered (the browser test waits for it).
+RENDERED = {
+    "live_alerts": "[data-testid='stDataFrame']",
+    "volume": "[data-testid='stVegaLiteChart']",
+    "daily_reports": "[data-testid='stMetric']",
+    "data_quality": "[data-testid='stDataFrame']",
+    "pipeline_health": "[data-testid='stMetric']",
+}
 PAGES = {
     "live_alerts": "Live alerts",
     "volume": "Volume and alerts over time",
@@ -163,7 +171,7 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                 page.wait_for_selector(f"h1:has-text('{heading}')", timeout=90_000)
                 if path == "live_alerts":
                     page.wait_for_selector(f"h3:has-text('Alert {newest}')", timeout=90_000)
-                    page.wait_for_selector("[data-testid='stDataFrame']", timeout=90_000)
+                page.wait_for_selector(RENDERED[path], timeout=90_000)
                 html = page.content()
                 assert heading in html and "Page not found" not in html
                 page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)
