@@ -83,9 +83,10 @@ def lake_frame(lake_root: str, sql: str, params: list[Any] | None = None) -> pd.
     """Run DuckDB SQL over the Delta tables; an absent table gives an empty frame."""
     import duckdb
 
-    from lakehouse.sql_shell import connect_lake
+    from lakehouse.sql_shell import connect_lake, tables_named_in
 
-    conn = connect_lake(load_settings(lake_root=lake_root))
+    # Only the tables the query names: each registration reads that table's Delta log.
+    conn = connect_lake(load_settings(lake_root=lake_root), tables_named_in(sql))
     try:
         return conn.execute(sql, params or []).df()
     except duckdb.CatalogException:

@@ -32,8 +32,16 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
-def connect_lake(settings: Settings) -> Any:
-    """A DuckDB connection with every existing Delta table registered as a view."""
+def tables_named_in(sql: str) -> list[str]:
+    """The lake tables whose SQL name a query mentions (pure)."""
+    import re
+
+    words = set(re.findall(r"[a-z0-9_]+", sql.lower()))
+    return [table for table in TABLES if table.replace(".", "_") in words]
+
+
+def connect_lake(settings: Settings, tables: Sequence[str] = TABLES) -> Any:
+    """A DuckDB connection with the existing Delta tables among `tables` registered as views."""
     import duckdb
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -42,7 +50,7 @@ def connect_lake(settings: Settings) -> Any:
                                   "autoload_known_extensions": False})
     conn.execute("SET TimeZone = 'UTC'")
     catalog = Catalog(settings.lake)
-    for table in TABLES:
+    for table in tables:
         try:
             dataset = DeltaTable(catalog.table(table)).to_pyarrow_dataset()
         except TableNotFoundError:

@@ -127,12 +127,12 @@ def run(spark: SparkSession, settings: Settings, day: date) -> dict[str, Any]:
         "gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long")).localCheckpoint()
     alerts_path = catalog.table(ALERTS)
     io.ensure_delta_table(batch, alerts_path, ("event_date",))
-    streamed = io.read_delta(spark, alerts_path).where(
-        (F.col("event_date") == F.lit(day)) & (F.col("gold_batch_id") != BACKFILL_BATCH_ID))
-    kept = io.read_delta(spark, alerts_path).where(F.col("event_date") == F.lit(day))
-    alerts_day = kept.unionByName(batch.join(kept.select("alert_id"), "alert_id", "left_anti"))
-    alerts_day = alerts_day.localCheckpoint()
-    streamed = streamed.localCheckpoint()
+    # Checkpointed: the day's partition is rewritten below, from these very rows.
+    kept = io.read_delta(spark, alerts_path).where(
+        F.col("event_date") == F.lit(day)).localCheckpoint()
+    streamed = kept.where(F.col("gold_batch_id") != BACKFILL_BATCH_ID)
+    alerts_day = kept.unionByName(
+        batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
     _replace_day(alerts_day, alerts_path, "event_date", day, ("event_date",))
     for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
         _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,

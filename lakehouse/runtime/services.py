@@ -111,6 +111,7 @@ def _masked(dsn: str) -> str:
 def status(settings: Settings) -> dict[str, Any]:
     """What runs where, checked live: a metadata request to Kafka, a connection to PostgreSQL."""
     kafka_pid = kafka_broker.running_pid(settings)
+    airflow = airflow_server.info(settings)
     broker_paths = kafka_broker.BrokerPaths.of(settings)
     return {
         "profile": settings.profile,
@@ -132,8 +133,8 @@ def status(settings: Settings) -> dict[str, Any]:
             "log": str(postgres_server.ClusterPaths.of(settings).log),
         },
         "airflow": {
-            "url": airflow_server.info(settings).url,
+            "url": airflow.url,
             "up": airflow_server.running(settings),
-            "log": str(airflow_server.info(settings).log),
+            "log": str(airflow.log),
         },
     }

@@ -45,3 +45,11 @@ def test_the_lake_connection_never_fetches_extensions(tmp_path) -> None:  # type
     assert settings == (False, False)
     with pytest.raises(PaystreamError, match="gold_alerts"):
         run_query(conn, "SELECT * FROM gold_alerts")
+
+
+def test_tables_named_in_a_query() -> None:
+    from lakehouse.sql_shell import tables_named_in
+
+    assert tables_named_in("SELECT * FROM gold_alerts a JOIN silver_transactions s USING "
+                           "(transaction_id)") == ["silver.transactions", "gold.alerts"]
+    assert tables_named_in("SELECT 1") == []
