@@ -14,14 +14,13 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from lakehouse.event_contract import REASONS, contract_limits, supported_currencies
+from lakehouse.event_contract import QUARANTINE_REASONS, contract_limits, supported_currencies
 from lakehouse.rules import SEVERITIES, load_rules
 
 CRITICAL = FailureSeverity.CRITICAL
 WARNING = FailureSeverity.WARNING
 FRESHNESS_S = 6 * 3600
 """silver is stale when its newest event is older than this (a warning)."""
-TOO_LATE = "too_late"
 
 
 def _not_null(*columns: str) -> list[Any]:
@@ -61,7 +60,7 @@ def silver_quarantine() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="silver_quarantine", expectations=[
         *_not_null("source_topic", "source_partition", "source_offset", "primary_reason"),
         gxe.ExpectColumnValuesToBeInSet(column="primary_reason",
-                                        value_set=[*REASONS, TOO_LATE], severity=CRITICAL),
+                                        value_set=list(QUARANTINE_REASONS), severity=CRITICAL),
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=["source_topic", "source_partition", "source_offset"], severity=CRITICAL),
     ])

@@ -177,15 +177,19 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     """Run the streaming pipeline: bronze, silver and gold, or one layer."""
     from lakehouse.spark import build_spark_session
-    from spark_jobs.pipeline import LAYERS, run_pipeline
+    from spark_jobs.pipeline import LAYERS, realtime_threads, run_pipeline
 
     layers = [args.layer] if args.layer else list(LAYERS)
-    spark = build_spark_session(settings, app_name="paystream-stream")
+    queries = [args.query] if args.query else []
+    held = 0 if args.available_now or args.layer or (queries and queries != ["instant"]) \
+        else realtime_threads(settings)
+    spark = build_spark_session(settings, app_name="paystream-stream", extra_threads=held)
     try:
-        run_pipeline(spark, settings, layers, args.available_now, say=_say)
+        run_pipeline(spark, settings, layers, args.available_now, say=_say, queries=queries)
     finally:
         spark.stop()
-    print(f"stream: {', '.join(layers)} {'caught up' if args.available_now else 'stopped'}")
+    what = ", ".join(queries or layers)
+    print(f"stream: {what} {'caught up' if args.available_now else 'stopped'}")
     return 0
 
 
@@ -350,9 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--map", help="column mapping for --replay: src=field,src2=location.lat")
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    stream = add("stream", cmd_stream, "run the streaming pipeline (bronze, silver, gold)")
-    stream.add_argument("--layer", choices=["bronze", "silver", "gold"],
-                        help="run one layer only (default all)")
+    stream = add("stream", cmd_stream,
+                 "run the streaming pipeline: instant alerts, the lake, the alert sinks")
+    layer_or_query = stream.add_mutually_exclusive_group()
+    layer_or_query.add_argument("--layer", choices=["bronze", "silver", "gold"],
+                                help="run one lake layer as its own query (default all)")
+    layer_or_query.add_argument("--query",
+                                choices=["instant", "medallion", "alerts_postgres", "alerts_gold"],
+                                help="run one of the pipeline's queries only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")
 

@@ -35,6 +35,12 @@ REASONS = (
 )
 """Every reason code a contract violation can carry."""
 
+TOO_LATE = "too_late"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+QUARANTINE_REASONS = (*REASONS, TOO_LATE, CONFLICTING_DUPLICATE)
+"""Every reason a quarantined record can carry: the contract's, plus the two silver judges
+(later than the allowed lateness for its key; a known transaction_id with another payload)."""
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -70,8 +76,11 @@ def _schema_violations(event: dict[str, Any]) -> list[Violation]:
     else:
         if _timestamp_is_rfc3339(event.get("timestamp")):
             return []
-    return [_classify(error) for error in sorted(_validator().iter_errors(event),
-                                                 key=lambda e: list(e.absolute_path))]
+    errors = sorted(_validator().iter_errors(event), key=lambda e: list(e.absolute_path))
+    # A value of the wrong type is that and only that (the const/enum it also fails says no more).
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    return [_classify(error) for error in errors
+            if error.validator == "type" or tuple(error.absolute_path) not in mistyped]
 
 
 def _timestamp_is_rfc3339(stamp: Any) -> bool:
@@ -116,6 +125,13 @@ def _classify(error: Any) -> Violation:
     return Violation("invalid_value", f"{path}: {error.validator}")
 
 
+def _eur_value_fits(event: dict[str, Any]) -> bool:
+    """True when the amount in EUR fits silver's decimal(18,2)."""
+    from lakehouse.fx import to_eur
+
+    return abs(to_eur(Decimal(event["amount"]), event["currency"])) < Decimal(10) ** 16
+
+
 def parse_event_time(text: str) -> datetime:
     """Parse the contract's ISO-8601 UTC timestamp."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
@@ -124,22 +140,25 @@ def parse_event_time(text: str) -> datetime:
 def contract_violations(raw: bytes, now: datetime) -> list[Violation]:
     """Every way a raw Kafka value breaks the contract, judged at time `now` (empty = valid)."""
     limits = contract_limits()
-    violations = []
     if len(raw) > limits["max_event_bytes"]:
-        violations.append(Violation("oversized", f"{len(raw)} bytes"))
+        return [Violation("oversized", f"{len(raw)} bytes")]  # not parsed: bounded work per record
     try:
         event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        return [*violations, Violation("malformed_json", str(error)[:80])]
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        return [Violation("malformed_json", str(error)[:80])]
     if not isinstance(event, dict):
-        return [*violations, Violation("malformed_json", "not a JSON object")]
-    violations.extend(_schema_violations(event))
+        return [Violation("malformed_json", "not a JSON object")]
+    violations = _schema_violations(event)
+    if not violations and not _eur_value_fits(event):
+        violations.append(Violation("invalid_amount", "its EUR value exceeds decimal(18,2)"))
     stamp = event.get("timestamp")
     if isinstance(stamp, str):
         try:
             event_time = parse_event_time(stamp)
-        except ValueError:
-            return violations
+        except ValueError:  # matches the pattern but names no instant, e.g. 2026-02-30
+            invalid = Violation("invalid_value", f"timestamp: {stamp[:40]}")
+            return violations if invalid.reason in {v.reason for v in violations} else [
+                *violations, invalid]
         if event_time > now + timedelta(seconds=limits["max_future_seconds"]):
             violations.append(Violation("timestamp_in_future", stamp))
         elif event_time < now - timedelta(days=limits["max_age_days"]):

@@ -62,6 +62,20 @@ def load_rules(path: Path = RULES_PATH) -> dict[str, Rule]:
     return rules
 
 
+INSTANT_RULES = ("high_amount",)
+"""Rules that judge one payment alone (no history): the real-time instant query runs them."""
+
+
+def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
+    """The enabled rules that need no history."""
+    return {k: r for k, r in rules.items() if k in INSTANT_RULES and r.enabled}
+
+
+def stateful_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
+    """The rules that need a user's or merchant's history (enabled or not)."""
+    return {k: r for k, r in rules.items() if k not in INSTANT_RULES}
+
+
 def lookback_seconds(rules: dict[str, Rule]) -> int:
     """How much history before a payment any enabled rule needs."""
     needs = [0]
@@ -204,7 +218,7 @@ def compromised_merchant(rows: DataFrame, rule: Rule, detected_at: Column) -> Da
         for item in (F.lit(c.mcc), F.lit(c.typical_ticket_eur * multiple))
     ])
     elevated = rows.where(
-        F.col("amount_eur") >= F.element_at(tickets, F.col("merchant_category")))
+        F.col("amount_eur") >= F.try_element_at(tickets, F.col("merchant_category")))
     trailing = (Window.partitionBy("merchant_id").orderBy(_event_ms())
                 .rangeBetween(-window_ms, 0))
     counted = elevated.withColumn("distinct_cards", F.size(F.collect_set("card_id").over(trailing)))

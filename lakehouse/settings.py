@@ -102,6 +102,12 @@ class PipelineSettings(BaseModel):
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000
     max_files_per_trigger: int = 50
+    realtime_batch: str = Field(
+        default="1 minute",
+        description="Real-time mode's batch length (instant query): its checkpoint interval")
+    instant_realtime: bool = Field(
+        default=True,
+        description="Run the instant query in real-time mode; false = 0-second micro-batches")
 
 
 class Settings(BaseSettings):

@@ -31,8 +31,24 @@ def spark_extra_jars(settings: Settings) -> list[Path]:
     return [jar for jar in resolved if jar.name in keep]
 
 
-def build_spark_session(settings: Settings, app_name: str = "paystream") -> SparkSession:
-    """Get or create the local Spark session with Delta Lake and Kafka enabled."""
+def local_master_plus(master: str, extra_threads: int) -> str:
+    """A local master with extra task threads (real-time mode holds one per partition)."""
+    import re
+
+    match = re.fullmatch(r"local(?:\[(\*|\d+)\])?", master)
+    if match is None or extra_threads <= 0:
+        return master
+    cores = match.group(1) or "1"
+    threads = (os.cpu_count() or 1) if cores == "*" else int(cores)
+    return f"local[{threads + extra_threads}]"
+
+
+def build_spark_session(settings: Settings, app_name: str = "paystream",
+                        extra_threads: int = 0) -> SparkSession:
+    """Get or create the Spark session with Delta Lake and Kafka enabled.
+
+    `extra_threads` adds task threads to a local master, for real-time mode's held slots.
+    """
     from pyspark.sql import SparkSession
 
     java = find_java()
@@ -49,7 +65,7 @@ def build_spark_session(settings: Settings, app_name: str = "paystream") -> Spar
     conf = settings.spark
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(conf.master)
+        .master(local_master_plus(conf.master, extra_threads))
         .config("spark.jars", jars)
         .config("spark.driver.memory", conf.driver_memory)
         .config("spark.driver.host", "127.0.0.1")

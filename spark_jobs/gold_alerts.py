@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
-from lakehouse.rules import Rule, evaluate_rules, load_rules, lookback_seconds
+from lakehouse.rules import Rule, evaluate_rules, load_rules, lookback_seconds, stateful_rules
 from lakehouse.settings import Settings
 from spark_jobs import io
 
@@ -87,7 +87,7 @@ class GoldBatch:
     def __init__(self, settings: Settings, rules: dict[str, Rule] | None = None) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.lake)
-        self.rules = rules or load_rules()
+        self.rules = stateful_rules(rules or load_rules())
         self.lookback_s = lookback_seconds(self.rules)
 
     def __call__(self, new_rows: DataFrame, batch_id: int) -> None:
@@ -127,22 +127,17 @@ class GoldBatch:
 
     def publish(self, judgement: GoldJudgement) -> None:
         """The batch's new alerts to Kafka `alerts` and PostgreSQL payments.alerts."""
-        from pyspark.sql import functions as F
 
         alerts = judgement.new_alerts
         if not judgement.new_alert_count:
             return
-        message = alerts.select(
-            F.col("user_id").cast("binary").alias("key"),
-            F.to_json(F.struct("alert_id", "rule_id", "severity", "transaction_id", "user_id",
-                               "merchant_id", F.col("amount_eur").cast("string").alias(
-                                   "amount_eur"), "event_time", "detected_at",
-                               F.from_json("details", "map<string,string>").alias("details")))
-            .cast("binary").alias("value"))
+        from spark_jobs.alert_sink import to_kafka_messages
+
+        message = to_kafka_messages(alerts)
         io.write_kafka(message, self.settings, "alerts")
         rows = [
             (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"], r["user_id"],
-             r["merchant_id"], r["amount_eur"], _utc(r["event_time"]), _utc(r["detected_at"]),
+             r["merchant_id"], r["amount_eur"], io.utc(r["event_time"]), io.utc(r["detected_at"]),
              r["details"])
             for r in alerts.collect()
         ]
@@ -179,10 +174,6 @@ class GoldBatch:
             io.merge_accumulate(activity_1m(new_rows, key), self.catalog.table(table),
                                 [key, "minute"], ["payments", "amount_eur"], table, batch_id,
                                 ("event_date",))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.settings import Settings
@@ -95,6 +96,11 @@ def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:
      .option("kafka.acks", "all")
      .option("kafka.linger.ms", "5")
      .option("topic", topic).save())
+
+
+def utc(moment: datetime) -> datetime:
+    """A naive Spark timestamp (UTC session) as an aware UTC datetime."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def postgres_connection(settings: Settings):  # type: ignore[no-untyped-def]

@@ -27,11 +27,20 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 
 
-def _starter(layer: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
-    from spark_jobs import bronze_transactions_raw, gold_alerts, medallion, silver_transactions
+ALL_QUERIES = ("instant", "medallion", "alerts_postgres", "alerts_gold")
+"""The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
-    if layer == medallion.QUERY_NAME:
-        return medallion.start
+
+def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
+    from lakehouse.rules import INSTANT_RULES
+    from spark_jobs import (
+        alert_sink,
+        bronze_transactions_raw,
+        gold_alerts,
+        instant_alerts,
+        medallion,
+        silver_transactions,
+    )
 
     def bronze(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
         medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "bronze")
@@ -42,7 +51,25 @@ def _starter(layer: str) -> Callable[[SparkSession, Settings, bool], StreamingQu
         medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "silver")
         return silver_transactions.start(spark, settings, available_now)
 
-    return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start}[layer]
+    def alerts_postgres(spark: SparkSession, settings: Settings,
+                        available_now: bool) -> StreamingQuery:
+        return alert_sink.start_postgres(spark, settings, available_now, INSTANT_RULES)
+
+    def alerts_gold(spark: SparkSession, settings: Settings,
+                    available_now: bool) -> StreamingQuery:
+        return alert_sink.start_gold(spark, settings, available_now, INSTANT_RULES)
+
+    return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
+            "medallion": medallion.start, "instant": instant_alerts.start,
+            "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold}[name]
+
+
+def queries_for(layers: Sequence[str], instant: bool) -> list[str]:
+    """The queries that run the given layers: all of them means the whole pipeline."""
+    ordered = [layer for layer in LAYERS if layer in layers]
+    if ordered != list(LAYERS):
+        return ordered
+    return [name for name in ALL_QUERIES if instant or name != "instant"]
 
 
 KAFKA_SOURCE_SCHEMA = (
@@ -53,21 +80,35 @@ KAFKA_SOURCE_SCHEMA = (
 
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze and silver tables, so a downstream query can start first."""
-    from pyspark.sql import functions as F
-
     from spark_jobs import bronze_transactions_raw, io, silver_transactions
 
     catalog = Catalog(settings.lake)
     bronze = bronze_transactions_raw.transform(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA))
     io.ensure_delta_table(bronze, catalog.table(bronze_transactions_raw.TABLE),
                           bronze_transactions_raw.PARTITION_BY)
-    silver = silver_transactions.to_silver_rows(bronze, silver_transactions.fx_rates(spark), 0)
+    checked = silver_transactions.check_contract(bronze)
+    silver = silver_transactions.to_silver_rows(checked, 0)
     io.ensure_delta_table(silver, catalog.table(silver_transactions.TABLE),
                           silver_transactions.PARTITION_BY)
-    quarantine = silver_transactions.to_quarantine_rows(
-        bronze.withColumn("reasons", F.array().cast("array<string>")), 0)
+    quarantine = silver_transactions.to_quarantine_rows(checked, 0)
     io.ensure_delta_table(quarantine, catalog.table(silver_transactions.QUARANTINE),
                           silver_transactions.QUARANTINE_PARTITION_BY)
+
+
+def _has_instant_rules() -> bool:
+    from lakehouse.rules import instant_rules, load_rules
+
+    return bool(instant_rules(load_rules()))
+
+
+def realtime_threads(settings: Settings) -> int:
+    """Task threads real-time mode holds: one per `transactions` partition (0 when off)."""
+    from lakehouse.topics import load_topic_specs
+
+    if not settings.pipeline.instant_realtime or not _has_instant_rules():
+        return 0
+    specs = {spec.name: spec for spec in load_topic_specs(settings.kafka.topics_file)}
+    return specs["transactions"].partitions
 
 
 def _raise_if_failed(query: StreamingQuery) -> None:
@@ -79,14 +120,13 @@ def _raise_if_failed(query: StreamingQuery) -> None:
 
 def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
                  available_now: bool, say: Callable[[str], None] = lambda _: None,
-                 stop: threading.Event | None = None) -> None:
-    """Run the given layers; return when they finish (available-now) or are stopped."""
-    unknown = set(layers) - set(LAYERS)
+                 stop: threading.Event | None = None, queries: Sequence[str] = ()) -> None:
+    """Run the given layers (or named queries); return when they finish or are stopped."""
+    unknown = (set(layers) - set(LAYERS)) | (set(queries) - set(ALL_QUERIES))
     if unknown:
-        raise PaystreamError(f"unknown layer: {', '.join(sorted(unknown))}")
-    ordered = [layer for layer in LAYERS if layer in layers]
+        raise PaystreamError(f"unknown layer or query: {', '.join(sorted(unknown))}")
     ensure_tables(spark, settings)
-    queries_to_run = ["medallion"] if ordered == list(LAYERS) else ordered
+    queries_to_run = list(queries) if queries else queries_for(layers, _has_instant_rules())
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
         for name in queries_to_run:
@@ -102,13 +142,13 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, request_stop) if in_main_thread else None
-    queries = []
+    running: list[StreamingQuery] = []
     try:
         for name in queries_to_run:
-            queries.append(_starter(name)(spark, settings, False))
+            running.append(_starter(name)(spark, settings, False))
             say(f"{label.get(name, name)}: running")
         while not stop.is_set():
-            for query in queries:
+            for query in running:
                 if not query.isActive:
                     _raise_if_failed(query)
                     raise PaystreamError(f"the {query.name} query stopped")
@@ -118,6 +158,6 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-        for query in queries:
+        for query in running:
             if query.isActive:
                 query.stop()

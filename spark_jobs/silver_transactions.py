@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
+from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
 from lakehouse.settings import Settings
 from spark_jobs import io
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 TABLE = "silver.transactions"
@@ -38,83 +39,99 @@ QUARANTINE = "silver.quarantine"
 QUERY_NAME = "silver"
 PARTITION_BY = ("event_date",)
 QUARANTINE_PARTITION_BY = ("quarantine_date",)
-TOO_LATE = "too_late"
-
-
-def fx_rates(spark: SparkSession) -> DataFrame:
-    """The reference FX table as a small DataFrame (currency, eur_per_unit)."""
-    from pyspark.sql import types as T
-
-    from lakehouse.fx import eur_per_unit
-
-    schema = T.StructType([T.StructField("currency", T.StringType()),
-                           T.StructField("eur_per_unit", T.DecimalType(18, 8))])
-    return spark.createDataFrame(list(eur_per_unit().items()), schema)
 
 
 def check_contract(bronze: DataFrame) -> DataFrame:
-    """Bronze rows with a `reasons` column (empty = valid)."""
+    """Bronze rows with the parsed `event` (variant) and its `reasons` (empty = valid); total."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.contract_udf import contract_reasons
+    from spark_jobs.contract_check import contract_reasons, parse_event
 
-    return bronze.withColumn(
-        "reasons", contract_reasons(F.col("value"), F.unix_millis(F.col("kafka_timestamp"))))
+    with_event = bronze.withColumn("event", parse_event(F.col("value")))
+    return with_event.withColumn(
+        "reasons", contract_reasons(F.col("event"), F.col("value"), F.col("kafka_timestamp")))
 
 
-def to_silver_rows(valid: DataFrame, fx: DataFrame, batch_id: int) -> DataFrame:
-    """Valid bronze rows as typed silver rows with amount_eur and their source coordinates."""
+def typed_event_columns() -> list[Column]:
+    """The valid `event` variant as typed columns; every conversion is a try_ one."""
     from pyspark.sql import functions as F
 
-    from lakehouse.spark_schema import event_spark_schema
+    from spark_jobs.contract_check import amount_eur
 
-    parsed = valid.withColumn("e", F.from_json(F.col("value").cast("string"),
-                                               event_spark_schema()))
-    amount = F.col("e.amount").cast("decimal(18,2)")
-    rows = parsed.select(
-        F.col("e.transaction_id").alias("transaction_id"),
-        F.col("e.user_id").alias("user_id"),
-        F.col("e.card_id").alias("card_id"),
+    def text(path: str) -> Column:
+        return F.try_variant_get("event", f"$.{path}", "string")
+
+    amount = text("amount").try_cast("decimal(18,2)")
+    return [
+        text("transaction_id").alias("transaction_id"),
+        text("user_id").alias("user_id"),
+        text("card_id").alias("card_id"),
         amount.alias("amount"),
-        F.col("e.currency").alias("currency"),
-        F.col("e.merchant_id").alias("merchant_id"),
-        F.col("e.merchant_category").alias("merchant_category"),
-        F.to_timestamp(F.col("e.timestamp")).alias("event_time"),
-        F.col("e.location.country").alias("country"),
-        F.col("e.location.city").alias("city"),
-        F.col("e.location.lat").alias("lat"),
-        F.col("e.location.lon").alias("lon"),
-        F.col("e.channel").alias("channel"),
-        F.col("e.schema_version").cast("int").alias("schema_version"),
+        text("currency").alias("currency"),
+        amount_eur(amount, text("currency")).alias("amount_eur"),
+        text("merchant_id").alias("merchant_id"),
+        text("merchant_category").alias("merchant_category"),
+        F.try_to_timestamp(text("timestamp")).alias("event_time"),
+        text("location.country").alias("country"),
+        text("location.city").alias("city"),
+        F.try_variant_get("event", "$.location.lat", "double").alias("lat"),
+        F.try_variant_get("event", "$.location.lon", "double").alias("lon"),
+        text("channel").alias("channel"),
+        F.try_variant_get("event", "$.schema_version", "int").alias("schema_version"),
+    ]
+
+
+PAYLOAD_COLUMNS = ("user_id", "card_id", "amount", "currency", "merchant_id",
+                   "merchant_category", "event_time", "country", "city", "lat", "lon", "channel")
+"""What makes two records of one transaction_id the same payment (a resend) or a conflict."""
+
+
+def to_silver_rows(checked: DataFrame, batch_id: int) -> DataFrame:
+    """Valid checked rows as typed silver rows with amount_eur and their source coordinates."""
+    from pyspark.sql import functions as F
+
+    rows = checked.select(
+        *typed_event_columns(),
         F.col("topic").alias("source_topic"),
         F.col("partition").alias("source_partition"),
         F.col("offset").alias("source_offset"),
         "kafka_timestamp",
         "ingest_time",
     )
+    payload = F.sha2(F.to_json(F.struct(*PAYLOAD_COLUMNS)), 256)
     return (
-        rows.join(F.broadcast(fx), "currency", "left")
-        .withColumn("amount_eur", F.bround(F.col("amount") * F.col("eur_per_unit"), 2)
-                    .cast("decimal(18,2)"))
-        .drop("eur_per_unit")
-        .withColumn("event_date", F.to_date("event_time"))
+        rows.withColumn("event_date", F.to_date("event_time"))
+        .withColumn("payload_sha256", payload)
         .withColumn("silver_batch_id", F.lit(batch_id).cast("long"))
         .withColumn("silver_time", F.current_timestamp())
         .select("transaction_id", "user_id", "card_id", "amount", "currency", "amount_eur",
                 "merchant_id", "merchant_category", "event_time", "event_date", "country",
                 "city", "lat", "lon", "channel", "schema_version", "source_topic",
                 "source_partition", "source_offset", "kafka_timestamp", "ingest_time",
-                "silver_batch_id", "silver_time")
+                "payload_sha256", "silver_batch_id", "silver_time")
     )
 
 
-def first_per_transaction(rows: DataFrame) -> DataFrame:
-    """Within one batch, keep the earliest record (by Kafka coordinates) of each transaction."""
+def judge_duplicates(candidates: DataFrame, landed_before: DataFrame) -> DataFrame:
+    """Typed candidates with `outcome`: `new`, `resend` (dropped) or `conflict` (quarantined).
+
+    A new transaction_id keeps its earliest record (by Kafka coordinates); a later record of
+    a known transaction_id (in this batch, or landed by another batch) with the same payload
+    is a resend, with another payload a conflicting duplicate.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     order = Window.partitionBy("transaction_id").orderBy("source_partition", "source_offset")
-    return rows.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+    ranked = (candidates.withColumn("_n", F.row_number().over(order))
+              .withColumn("_first", F.first("payload_sha256").over(order)))
+    landed = landed_before.select("transaction_id", F.col("payload_sha256").alias("_landed"))
+    original = F.coalesce(F.col("_landed"), F.col("_first"))
+    outcome = (F.when(F.col("_landed").isNull() & (F.col("_n") == 1), F.lit("new"))
+               .when(F.col("payload_sha256") == original, F.lit("resend"))
+               .otherwise(F.lit("conflict")))
+    return (ranked.join(landed, "transaction_id", "left").withColumn("outcome", outcome)
+            .drop("_n", "_first", "_landed"))
 
 
 def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
@@ -134,28 +151,28 @@ def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def transform(bronze: DataFrame, fx: DataFrame, batch_id: int,
-              watermark: Any | None) -> tuple[DataFrame, DataFrame]:
-    """Split bronze rows into (silver candidates, quarantine rows); pure, no I/O."""
-    return split_checked(check_contract(bronze), fx, batch_id, watermark)
-
-
-def split_checked(checked: DataFrame, fx: DataFrame, batch_id: int,
+def split_checked(checked: DataFrame, batch_id: int,
                   watermark: Any | None) -> tuple[DataFrame, DataFrame]:
-    """Split contract-checked bronze rows into (silver candidates, quarantine rows)."""
+    """Split contract-checked bronze rows into (typed silver candidates, rejected checked rows)."""
     from pyspark.sql import functions as F
 
     valid = checked.where(F.size("reasons") == 0)
     invalid = checked.where(F.size("reasons") > 0)
-    typed = to_silver_rows(valid, fx, batch_id)
+    typed = to_silver_rows(valid, batch_id)
     if watermark is not None:
         late_keys = typed.where(F.col("event_time") < F.lit(watermark)).select(
             F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
-        too_late = valid.join(late_keys, ["partition", "offset"], "left_semi").withColumn(
-            "reasons", F.array(F.lit(TOO_LATE)))
-        invalid = invalid.unionByName(too_late)
+        invalid = invalid.unionByName(with_reason(valid, late_keys, TOO_LATE))
         typed = typed.where(F.col("event_time") >= F.lit(watermark))
-    return first_per_transaction(typed), to_quarantine_rows(invalid, batch_id)
+    return typed, invalid
+
+
+def with_reason(checked: DataFrame, keys: DataFrame, reason: str) -> DataFrame:
+    """The checked rows at the given (partition, offset) keys, with one reason."""
+    from pyspark.sql import functions as F
+
+    return checked.join(keys, ["partition", "offset"], "left_semi").withColumn(
+        "reasons", F.array(F.lit(reason)))
 
 
 @dataclass
@@ -180,7 +197,6 @@ class SilverBatch:
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.lake)
-        self.fx = fx_rates(spark).cache()
         self.max_event_time_by_batch = self._load_watermarks(spark)
 
     def _load_watermarks(self, spark: SparkSession) -> dict[int, Any]:
@@ -214,16 +230,22 @@ class SilverBatch:
         """Check, type and deduplicate one batch of bronze rows, writing nothing yet."""
         import time
 
+        from pyspark.sql import functions as F
 
         started = time.perf_counter()
-        checked = check_contract(bronze).persist()  # the contract UDF runs once per row
-        candidates, quarantine_rows = split_checked(checked, self.fx, batch_id,
-                                                    self.watermark(batch_id))
-        landed_before = self.other_batches(bronze.sparkSession, batch_id).select("transaction_id")
+        checked = check_contract(bronze).persist()
+        candidates, rejected = split_checked(checked, batch_id, self.watermark(batch_id))
+        landed_before = self.other_batches(bronze.sparkSession, batch_id).select(
+            "transaction_id", "payload_sha256")
         # localCheckpoint, not persist: a cached plan that reads silver is recomputed by Spark
         # as soon as silver is written, which would run the batch twice.
-        new_rows = candidates.join(landed_before, "transaction_id", "left_anti").localCheckpoint()
-        return SilverLanding(batch_id, started, checked, new_rows, quarantine_rows.persist())
+        judged = judge_duplicates(candidates, landed_before).localCheckpoint()
+        new_rows = judged.where(F.col("outcome") == "new").drop("outcome")
+        conflicts = judged.where(F.col("outcome") == "conflict").select(
+            F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
+        rejected = rejected.unionByName(with_reason(checked, conflicts, CONFLICTING_DUPLICATE))
+        quarantine_rows = to_quarantine_rows(rejected, batch_id).persist()
+        return SilverLanding(batch_id, started, checked, new_rows, quarantine_rows)
 
     def other_batches(self, spark: SparkSession, batch_id: int) -> DataFrame:
         """The silver rows every other batch landed."""
@@ -274,16 +296,42 @@ class SilverBatch:
             io.write_kafka(clean, self.settings, "transactions_clean")
         if quarantine_rows is None:
             return
-        dead = quarantine_rows.select(
-            "key", "value",
-            F.array(
-                F.struct(F.lit("reasons").alias("key"),
-                         F.concat_ws(",", "reasons").cast("binary").alias("value")),
-                F.struct(F.lit("source").alias("key"),
-                         F.format_string("%s/%d/%d", "source_topic", "source_partition",
-                                         "source_offset").cast("binary").alias("value")),
-            ).alias("headers"))
+        dead = dead_letters(quarantine_rows, self.catalog.table("bronze.transactions_raw"))
         io.write_kafka(dead, self.settings, "transactions_dlq")
+
+
+DLQ_MAX_VALUE_BYTES = 16_384
+DLQ_MAX_KEY_BYTES = 1_024
+
+
+def dead_letters(quarantine_rows: DataFrame, bronze_path: str) -> DataFrame:
+    """Quarantine rows as dead-letter records any broker accepts: key and value cut to size.
+
+    Headers name the reasons, the source coordinates, the original size, whether the value
+    was cut, and the bronze table that keeps the record whole.
+    """
+    from pyspark.sql import functions as F
+
+    def cut(column: str, limit: int) -> Column:
+        return F.when(F.octet_length(column) > limit, F.substring(column, 1, limit)).otherwise(
+            F.col(column))
+
+    def header(name: str, value: Column) -> Column:
+        return F.struct(F.lit(name).alias("key"), value.cast("binary").alias("value"))
+
+    size = F.coalesce(F.octet_length("value"), F.lit(0))
+    return quarantine_rows.select(
+        cut("key", DLQ_MAX_KEY_BYTES).alias("key"),
+        cut("value", DLQ_MAX_VALUE_BYTES).alias("value"),
+        F.array(
+            header("reasons", F.concat_ws(",", "reasons")),
+            header("source", F.format_string("%s/%d/%d", "source_topic", "source_partition",
+                                             "source_offset")),
+            header("original_bytes", size.cast("string")),
+            header("truncated", F.when(size > DLQ_MAX_VALUE_BYTES, F.lit("true"))
+                   .otherwise(F.lit("false"))),
+            header("bronze", F.lit(bronze_path)),
+        ).alias("headers"))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:

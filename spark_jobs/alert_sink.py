@@ -1,0 +1,140 @@
+"""Alerts between Kafka and the sinks: the one message format, and the two sink queries.
+
+Every alert travels as one JSON record on Kafka `alerts` (key = user_id). Two
+small micro-batch queries, each with its own checkpoint, carry the records on:
+`alerts_postgres` upserts them into payments.alerts (ON CONFLICT on alert_id)
+and `alerts_gold` appends them to gold.alerts (deduplicated against the
+batch's own event dates, so a batch's work never grows with history; the
+append carries (txnAppId, txnVersion) so a replayed batch is skipped). Two
+queries rather than one, so a PostgreSQL row never waits for a Delta commit.
+The alerts topic is at-least-once; alert_id makes every sink idempotent.
+
+Which rules the sinks carry is their `rule_ids` filter: today the instant
+rules, whose query has no other way to the sinks (the medallion query writes
+its own alerts to PostgreSQL and gold.alerts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from lakehouse.catalog import Catalog
+from lakehouse.settings import Settings
+from spark_jobs import io
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+POSTGRES_QUERY = "alerts_postgres"
+GOLD_QUERY = "alerts_gold"
+GOLD_TABLE = "gold.alerts"
+GOLD_APP_ID = "gold.alerts/alerts_gold"
+MESSAGE_SCHEMA = (
+    "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
+    "merchant_id string, amount_eur string, event_time timestamp, detected_at timestamp, "
+    "details map<string,string>"
+)
+
+
+def to_kafka_messages(alerts: DataFrame) -> DataFrame:
+    """Alert rows (lakehouse.rules.ALERT_COLUMNS) as Kafka records: key user_id, JSON value."""
+    from pyspark.sql import functions as F
+
+    return alerts.select(
+        F.col("user_id").cast("binary").alias("key"),
+        F.to_json(F.struct(
+            "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
+            F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
+            F.from_json("details", "map<string,string>").alias("details"),
+        )).cast("binary").alias("value"))
+
+
+def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:
+    """Kafka `alerts` records as alert rows (ALERT_COLUMNS) plus the record's Kafka time."""
+    from pyspark.sql import functions as F
+
+    message = F.from_json(F.col("value").cast("string"), MESSAGE_SCHEMA)
+    return kafka_rows.select(message.alias("m"), F.col("timestamp").alias("kafka_timestamp")) \
+        .select(
+            "m.alert_id", "m.rule_id", "m.severity", "m.transaction_id", "m.user_id",
+            "m.merchant_id", F.col("m.amount_eur").try_cast("decimal(18,2)").alias("amount_eur"),
+            "m.event_time", F.to_date("m.event_time").alias("event_date"), "m.detected_at",
+            F.to_json("m.details").alias("details"), "kafka_timestamp",
+        ).where(F.col("alert_id").isNotNull())
+
+
+class PostgresSink:
+    """foreachBatch of `alerts_postgres`: upsert the batch's alerts into payments.alerts."""
+
+    def __init__(self, settings: Settings, rule_ids: Sequence[str]) -> None:
+        self.settings = settings
+        self.rule_ids = list(rule_ids)
+
+    def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
+        """Upsert one batch; PostgreSQL ignores an alert_id it holds already."""
+        from pyspark.sql import functions as F
+
+        alerts = from_kafka_messages(kafka_rows).where(F.col("rule_id").isin(self.rule_ids))
+        rows = [
+            (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"], r["user_id"],
+             r["merchant_id"], r["amount_eur"], io.utc(r["event_time"]), io.utc(r["detected_at"]),
+             r["details"])
+            for r in alerts.dropDuplicates(["alert_id"]).collect()
+        ]
+        io.upsert_alerts(self.settings, rows)
+
+
+class GoldSink:
+    """foreachBatch of `alerts_gold`: append the batch's alerts gold.alerts does not hold yet."""
+
+    def __init__(self, settings: Settings, rule_ids: Sequence[str]) -> None:
+        self.settings = settings
+        self.rule_ids = list(rule_ids)
+        self.path = Catalog(settings.lake).table(GOLD_TABLE)
+
+    def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
+        """Append one batch once; only the gold.alerts partitions of its event dates are read."""
+        from pyspark.sql import functions as F
+
+        alerts = (from_kafka_messages(kafka_rows).where(F.col("rule_id").isin(self.rule_ids))
+                  .dropDuplicates(["alert_id"]).drop("kafka_timestamp")
+                  .withColumn("gold_batch_id", F.lit(batch_id).cast("long")))
+        dates = [r[0] for r in alerts.select("event_date").distinct().collect()]
+        if not dates:
+            return
+        io.ensure_delta_table(alerts, self.path, ("event_date",))
+        spark = kafka_rows.sparkSession
+        held = io.read_delta(spark, self.path).where(
+            F.col("event_date").isin(dates) & ~((F.col("gold_batch_id") == batch_id)
+                                                & F.col("rule_id").isin(self.rule_ids)))
+        # localCheckpoint, not persist: the append below would make a cached plan that reads
+        # gold.alerts recompute (and find its own rows).
+        new = alerts.join(held.select("alert_id"), "alert_id", "left_anti").localCheckpoint()
+        if not new.isEmpty():
+            io.append_idempotent(new, self.path, GOLD_APP_ID, batch_id, ("event_date",))
+
+
+def _start(spark: SparkSession, settings: Settings, name: str, sink: object,
+           available_now: bool) -> StreamingQuery:
+    source = io.read_kafka_stream(spark, settings, "alerts",
+                                  settings.pipeline.max_offsets_per_trigger)
+    writer = (source.writeStream.queryName(name).foreachBatch(sink)  # type: ignore[arg-type]
+              .option("checkpointLocation", Catalog(settings.lake).checkpoint(name)))
+    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
+        processingTime="0 seconds")
+    return writer.start()
+
+
+def start_postgres(spark: SparkSession, settings: Settings, available_now: bool,
+                   rule_ids: Sequence[str]) -> StreamingQuery:
+    """Start Kafka `alerts` -> PostgreSQL payments.alerts."""
+    return _start(spark, settings, POSTGRES_QUERY, PostgresSink(settings, rule_ids),
+                  available_now)
+
+
+def start_gold(spark: SparkSession, settings: Settings, available_now: bool,
+               rule_ids: Sequence[str]) -> StreamingQuery:
+    """Start Kafka `alerts` -> gold.alerts."""
+    return _start(spark, settings, GOLD_QUERY, GoldSink(settings, rule_ids), available_now)

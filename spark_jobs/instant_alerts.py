@@ -1,0 +1,80 @@
+"""Instant alerts: the rules that judge one payment alone, in Spark real-time mode.
+
+Kafka `transactions` -> the contract check and typing as SQL expressions (no
+Python UDF: real-time mode refuses them) -> the instant rules (lakehouse.rules
+INSTANT_RULES, the same functions the batch backfill runs) -> Kafka `alerts`.
+No state, no Delta, no shuffle: a record is judged as it arrives. Real-time mode
+holds one task slot per `transactions` partition for the whole of its long
+batch (`pipeline.realtime_batch`, the checkpoint interval), so the stream's
+local master gets that many threads on top of the others' (lakehouse.spark).
+With --available-now the same query runs as micro-batches and stops.
+
+A payment's alert time is the wall clock of the row (System.currentTimeMillis
+through `reflect`), because current_timestamp() is fixed for a whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lakehouse.catalog import Catalog
+from lakehouse.errors import PaystreamError
+from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
+from lakehouse.settings import Settings
+from spark_jobs import io
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+QUERY_NAME = "instant"
+
+
+def row_clock() -> Column:
+    """The wall-clock time when a row is evaluated (per row, unlike current_timestamp())."""
+    from pyspark.sql import functions as F
+
+    return F.timestamp_millis(F.expr("reflect('java.lang.System', 'currentTimeMillis')")
+                              .cast("long"))
+
+
+def valid_payments(kafka_rows: DataFrame) -> DataFrame:
+    """Kafka `transactions` records that pass the contract, as typed payment columns."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.silver_transactions import check_contract, typed_event_columns
+
+    checked = check_contract(kafka_rows.withColumnRenamed("timestamp", "kafka_timestamp"))
+    return (checked.where(F.size("reasons") == 0)
+            .select(*typed_event_columns(), "kafka_timestamp")
+            .withColumn("event_date", F.to_date("event_time")))
+
+
+def transform(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
+    """Kafka `transactions` records -> alert records for `alerts` (key, value); pure."""
+    from functools import reduce
+
+    from spark_jobs.alert_sink import to_kafka_messages
+
+    payments = valid_payments(kafka_rows)
+    frames = [RULE_FUNCTIONS[rule_id](payments, rule, row_clock())
+              for rule_id, rule in instant_rules(rules).items()]
+    if not frames:
+        raise PaystreamError("no instant rule is enabled in the rules file")
+    return to_kafka_messages(reduce(lambda a, b: a.unionByName(b), frames))
+
+
+def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+    """Start Kafka `transactions` -> instant rules -> Kafka `alerts`."""
+    source = io.read_kafka_stream(spark, settings, "transactions")
+    writer = (transform(source, load_rules()).writeStream.queryName(QUERY_NAME)
+              .format("kafka").outputMode("update")
+              .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+              .option("kafka.linger.ms", "0")
+              .option("kafka.acks", "all")
+              .option("topic", "alerts")
+              .option("checkpointLocation", Catalog(settings.lake).checkpoint(QUERY_NAME)))
+    if available_now:
+        return writer.trigger(availableNow=True).start()
+    return writer.trigger(  # type: ignore[call-overload]
+        realTime=settings.pipeline.realtime_batch).start()
