@@ -105,6 +105,8 @@ class PipelineSettings(BaseModel):
     realtime_batch: str = Field(
         default="1 minute",
         description="Real-time mode's batch length (instant query): its checkpoint interval")
+    postgres_retry_s: float = Field(
+        default=600.0, description="How long an alert write waits for PostgreSQL to come back")
     instant_realtime: bool = Field(
         default=True,
         description="Run the instant query in real-time mode; false = 0-second micro-batches")

@@ -87,6 +87,10 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
         # The pipeline localCheckpoints each batch; a JVM GC every few minutes frees them.
         .config("spark.cleaner.periodicGC.interval", "3min")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        # Keyed state (the stateful alert query) in RocksDB, checkpointed as a changelog.
+        .config("spark.sql.streaming.stateStore.providerClass",
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

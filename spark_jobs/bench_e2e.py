@@ -36,14 +36,16 @@ class E2EReport:
     processed_per_s: float
     caught_up_after_s: float
     alerts: int
-    latency_pg_ms: tuple[float, float]
-    latency_topic_ms: tuple[float, float]
+    latency_ms: dict[tuple[str, str], tuple[float, float, float]]
     ceiling_per_s: float
 
     def lines(self) -> list[str]:
         """The report, one figure per line."""
-        pg50, pg99 = self.latency_pg_ms
-        tp50, tp99 = self.latency_topic_ms
+        latency = [
+            f"{family:<9} alerts -> {sink:<10} p50 {p50:>7,.0f} ms  p95 {p95:>7,.0f} ms  "
+            f"p99 {p99:>7,.0f} ms  (target p99 {TARGET_P99_MS[family, sink]:,} ms)"
+            for (family, sink), (p50, p95, p99) in sorted(self.latency_ms.items())
+        ]
         return [
             f"asked {self.rate_asked:,.0f} events/s for {self.duration_s:.0f} s; "
             f"produced {self.produced:,}; reached silver {self.silver_rows:,}",
@@ -51,18 +53,32 @@ class E2EReport:
             f"(caught up {self.caught_up_after_s:.0f} s after the producer stopped)",
             f"ceiling        {self.ceiling_per_s:>10,.0f} events/s bare Spark Kafka read "
             "+ from_json + noop sink",
-            f"alert latency  p50 {pg50:,.0f} ms, p99 {pg99:,.0f} ms to PostgreSQL "
-            f"({self.alerts:,} alerts)",
-            f"alert latency  p50 {tp50:,.0f} ms, p99 {tp99:,.0f} ms to the alerts topic",
-            "targets: >= 10,000 events/s; alert latency p50 <= 250 ms, p99 <= 1,000 ms",
+            f"alert latency from the payment's Kafka record ({self.alerts:,} alerts in "
+            "PostgreSQL):",
+            *latency,
+            "target: >= 10,000 events/s end to end",
         ]
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
+TARGET_P99_MS = {("instant", "topic"): 250, ("instant", "postgres"): 550,
+                 ("stateful", "topic"): 1_500, ("stateful", "postgres"): 1_800}
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
     if not values:
-        return (float("nan"), float("nan"))
+        return (float("nan"), float("nan"), float("nan"))
     values = sorted(values)
-    return values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))]
+
+    def at(share: float) -> float:
+        return values[min(len(values) - 1, int(len(values) * share))]
+
+    return at(0.5), at(0.95), at(0.99)
+
+
+def _family(rule_id: str) -> str:
+    from lakehouse.rules import INSTANT_RULES
+
+    return "instant" if rule_id in INSTANT_RULES else "stateful"
 
 
 def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
@@ -111,7 +127,10 @@ def _wait_for_first_batch(spark: Any, runner: threading.Thread, deadline: float)
         if not runner.is_alive():
             raise PaystreamError("the pipeline stopped before its first batch")
         active = spark.streams.active
-        if active and all(q.lastProgress is not None for q in active):
+        # A real-time-mode query reports progress only at the end of its long batch; it has
+        # fixed its start offsets once its trigger is active.
+        if active and all(q.lastProgress is not None or q.status["isTriggerActive"]
+                          for q in active):
             return
         time.sleep(0.5)
     raise PaystreamError("the pipeline committed no batch within 300 s")
@@ -124,14 +143,15 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2
 
     from lakehouse.spark import build_spark_session
     from spark_jobs import io
-    from spark_jobs.pipeline import LAYERS, run_pipeline
+    from spark_jobs.pipeline import LAYERS, realtime_threads, run_pipeline
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     lake = base.home / "bench" / f"lake-{stamp}"
     settings = load_settings(lake_root=lake, pipeline=PipelineSettings(
         starting_offsets="latest", max_offsets_per_trigger=base.pipeline.max_offsets_per_trigger,
         max_files_per_trigger=base.pipeline.max_files_per_trigger))
-    spark = build_spark_session(settings, app_name="paystream-bench-e2e")
+    spark = build_spark_session(settings, app_name="paystream-bench-e2e",
+                                extra_threads=realtime_threads(settings))
     stop = threading.Event()
     runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
                               kwargs={"stop": stop}, daemon=True)
@@ -170,10 +190,11 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2
     conn = io.postgres_connection(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT transaction_id, extract(epoch from inserted_at) * 1000 "
+            cur.execute("SELECT rule_id, transaction_id, extract(epoch from inserted_at) * 1000 "
                         "FROM payments.alerts WHERE inserted_at >= to_timestamp(%s)",
                         (started_ms / 1000,))
-            pg = [float(ms) - sent_ms[tx] for tx, ms in cur.fetchall() if tx in sent_ms]
+            pg = [(_family(rule), float(ms) - sent_ms[tx]) for rule, tx, ms in cur.fetchall()
+                  if tx in sent_ms]
     finally:
         conn.close()
     from kafka import KafkaConsumer, TopicPartition
@@ -189,13 +210,26 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60) -> E2
         else:
             consumer.seek(tp, found.offset)
     topic = []
+    first_seen: dict[str, tuple[str, float]] = {}
     for message in consumer:
-        tx = json.loads(message.value).get("transaction_id")
-        if tx in sent_ms:
-            topic.append(message.timestamp - sent_ms[tx])
+        alert = json.loads(message.value)
+        tx = alert.get("transaction_id")
+        if tx in sent_ms and alert["alert_id"] not in first_seen:
+            first_seen[alert["alert_id"]] = (_family(alert["rule_id"]),
+                                             message.timestamp - sent_ms[tx])
+    topic = list(first_seen.values())
     consumer.close()
     ceiling = _ceiling(spark, settings, started_ms)
     spark.stop()
     elapsed = duration_s + caught_up
     return E2EReport(rate, duration_s, sent, silver_rows, silver_rows / elapsed if elapsed else 0,
-                     caught_up, len(pg), _percentiles(pg), _percentiles(topic), ceiling)
+                     caught_up, len(pg), _latency_by_family({"postgres": pg, "topic": topic}),
+                     ceiling)
+
+
+def _latency_by_family(
+    samples: dict[str, list[tuple[str, float]]]
+) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """(family, sink) -> (p50, p95, p99) of the latency samples."""
+    return {(family, sink): _percentiles([ms for f, ms in values if f == family])
+            for sink, values in samples.items() for family in ("instant", "stateful")}

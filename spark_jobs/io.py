@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
@@ -121,14 +122,28 @@ def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert alerts into payments.alerts; an alert id seen before is left as it is."""
     if not rows:
         return
+    import time
+
+    import psycopg2
     from psycopg2.extras import execute_values
 
-    conn = postgres_connection(settings)
-    try:
-        with conn, conn.cursor() as cur:
-            execute_values(cur, ALERT_INSERT, rows, page_size=1000)
-    finally:
-        conn.close()
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            conn = postgres_connection(settings)
+            try:
+                with conn, conn.cursor() as cur:
+                    execute_values(cur, ALERT_INSERT, rows, page_size=1000)
+                return
+            finally:
+                conn.close()
+        except (psycopg2.OperationalError, PaystreamError):
+            # PostgreSQL away (restart, failover): the batch waits rather than dies or skips.
+            if waited >= settings.pipeline.postgres_retry_s:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 10.0)
 
 
 def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
