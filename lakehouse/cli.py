@@ -360,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     layer_or_query.add_argument("--layer", choices=["bronze", "silver", "gold"],
                                 help="run one lake layer as its own query (default all)")
     layer_or_query.add_argument("--query",
-                                choices=["instant", "medallion", "alerts_postgres", "alerts_gold"],
+                                choices=["instant", "stateful", "medallion", "alerts_postgres",
+                                         "alerts_gold"],
                                 help="run one of the pipeline's queries only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")

@@ -18,10 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from lakehouse.rules import Rule
-
-USER_RULES = ("velocity", "card_testing", "impossible_travel")
-"""The rules judged per user in the stateful query."""
+from lakehouse.rules import USER_RULES, Rule
 
 CARD_PRESENT = ("pos", "contactless", "atm")
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
-from lakehouse.rules import Rule, evaluate_rules, load_rules, lookback_seconds, stateful_rules
+from lakehouse.rules import Rule, evaluate_rules, lake_rules, load_rules, lookback_seconds
 from lakehouse.settings import Settings
 from spark_jobs import io
 
@@ -87,7 +87,7 @@ class GoldBatch:
     def __init__(self, settings: Settings, rules: dict[str, Rule] | None = None) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.lake)
-        self.rules = stateful_rules(rules or load_rules())
+        self.rules = lake_rules(rules or load_rules())
         self.lookback_s = lookback_seconds(self.rules)
 
     def __call__(self, new_rows: DataFrame, batch_id: int) -> None:
@@ -117,8 +117,12 @@ class GoldBatch:
             "gold_batch_id", F.lit(batch_id).cast("long"))
         alerts_path = self.catalog.table(TABLE)
         io.ensure_delta_table(alerts, alerts_path, PARTITION_BY)
+        # Only the dates the judged neighbourhood spans: an alert's event_date is its payment's.
+        low = bounds_row[0] - timedelta(seconds=self.lookback_s)
+        high = bounds_row[1] + timedelta(seconds=self.lookback_s)
         raised_before = io.read_delta(new_rows.sparkSession, alerts_path).where(
-            F.col("gold_batch_id") != batch_id).select("alert_id")
+            F.col("event_date").between(F.lit(low.date()), F.lit(high.date()))
+            & (F.col("gold_batch_id") != batch_id)).select("alert_id")
         # localCheckpoint, not persist: writing gold.alerts would recompute a cached plan
         # that reads it (and give the alerts a second detected_at).
         new_alerts = alerts.join(raised_before, "alert_id", "left_anti").localCheckpoint()

@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 
 
-ALL_QUERIES = ("instant", "medallion", "alerts_postgres", "alerts_gold")
+ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold")
 """The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
 
 def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
-    from lakehouse.rules import INSTANT_RULES
+    from lakehouse.rules import INSTANT_RULES, USER_RULES
     from spark_jobs import (
         alert_sink,
         bronze_transactions_raw,
@@ -40,6 +40,7 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
         instant_alerts,
         medallion,
         silver_transactions,
+        stateful_alerts,
     )
 
     def bronze(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
@@ -53,14 +54,16 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
 
     def alerts_postgres(spark: SparkSession, settings: Settings,
                         available_now: bool) -> StreamingQuery:
-        return alert_sink.start_postgres(spark, settings, available_now, INSTANT_RULES)
+        return alert_sink.start_postgres(spark, settings, available_now,
+                                         INSTANT_RULES + USER_RULES)
 
     def alerts_gold(spark: SparkSession, settings: Settings,
                     available_now: bool) -> StreamingQuery:
-        return alert_sink.start_gold(spark, settings, available_now, INSTANT_RULES)
+        return alert_sink.start_gold(spark, settings, available_now, INSTANT_RULES + USER_RULES)
 
     return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
             "medallion": medallion.start, "instant": instant_alerts.start,
+            "stateful": stateful_alerts.start,
             "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold}[name]
 
 

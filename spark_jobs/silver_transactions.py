@@ -1,29 +1,31 @@
 """Silver: bronze records parsed, validated, deduplicated and normalised to EUR.
 
 Per micro-batch of bronze rows:
-1. Check each raw value against the contract (the JSON Schema plus time and size
-   bounds, judged at the record's Kafka timestamp), with the same validator the
-   tests use, so the reasons match the contract's reason codes.
+1. Check each raw value against the contract with total Spark SQL expressions
+   (spark_jobs.contract_check: the JSON Schema plus time and size bounds, judged
+   at the record's Kafka timestamp), so no payload can fail the batch.
 2. Valid events become typed rows with amount as decimal(18,2) and amount_eur.
-3. Events older than the watermark (the newest event time of earlier batches
-   minus the allowed lateness) are quarantined as `too_late`, never dropped.
-4. Deduplication by transaction_id is against the whole silver table: the
-   batch keeps the rows whose id no other batch landed (a left anti join, the
-   insert-only MERGE's own plan) and appends them with (txnAppId, txnVersion),
-   so a replayed batch computes the same rows and its append is skipped. The
-   table rather than keyed streaming state: it holds across restarts, has no
-   watermark horizon (a resend a month later is still caught), and costs no
-   state store to keep. Silver has one writer (the medallion or the silver
-   query, never both), which is what makes the anti join equal to a MERGE.
-5. Invalid events go to silver.quarantine with every reason, and to the
-   dead-letter topic with the reasons in headers; new silver rows go to
+3. A payment more than the allowed lateness older than the newest earlier payment
+   of its Kafka partition is quarantined as `too_late`, never dropped; each
+   partition's newest event time is carried between batches in a small file per
+   batch (NewestEventTimes), so a replayed batch judges exactly as before.
+4. Deduplication by transaction_id: within the batch, and against the silver rows
+   within the allowed lateness of the batch's event times (partition pruning and
+   file statistics keep that read independent of the lake's size). A later record
+   with the same payload is a resend and dropped; with another payload it is a
+   conflicting duplicate and quarantined. New rows are appended with (txnAppId,
+   txnVersion), so a replayed batch computes the same rows and its append is skipped.
+5. Rejected records go to silver.quarantine with every reason, and to the
+   dead-letter topic cut to a size any broker takes; new silver rows go to
    `transactions_clean`.
+The stateful alert query judges lateness and duplicates by the same definitions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
@@ -112,12 +114,15 @@ def to_silver_rows(checked: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def judge_duplicates(candidates: DataFrame, landed_before: DataFrame) -> DataFrame:
+def judge_duplicates(candidates: DataFrame, landed_before: DataFrame,
+                     lateness_ms: int) -> DataFrame:
     """Typed candidates with `outcome`: `new`, `resend` (dropped) or `conflict` (quarantined).
 
     A new transaction_id keeps its earliest record (by Kafka coordinates); a later record of
-    a known transaction_id (in this batch, or landed by another batch) with the same payload
-    is a resend, with another payload a conflicting duplicate.
+    a known transaction_id with the same payload is a resend, with another payload a
+    conflicting duplicate. Known means: earlier in this batch, or landed by another batch
+    with an event time within the allowed lateness of this one, which bounds what silver
+    reads per batch (the stateful query remembers ids as long).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -125,13 +130,17 @@ def judge_duplicates(candidates: DataFrame, landed_before: DataFrame) -> DataFra
     order = Window.partitionBy("transaction_id").orderBy("source_partition", "source_offset")
     ranked = (candidates.withColumn("_n", F.row_number().over(order))
               .withColumn("_first", F.first("payload_sha256").over(order)))
-    landed = landed_before.select("transaction_id", F.col("payload_sha256").alias("_landed"))
+    landed = landed_before.select("transaction_id", F.col("payload_sha256").alias("_landed"),
+                                  F.unix_millis("event_time").alias("_landed_ms"))
+    near = F.abs(F.unix_millis("event_time") - F.col("_landed_ms")) <= F.lit(lateness_ms)
+    # Silver holds each transaction_id once, so the join adds no rows.
+    matched = (ranked.join(landed, "transaction_id", "left")
+               .withColumn("_landed", F.when(near, F.col("_landed"))).drop("_landed_ms"))
     original = F.coalesce(F.col("_landed"), F.col("_first"))
     outcome = (F.when(F.col("_landed").isNull() & (F.col("_n") == 1), F.lit("new"))
                .when(F.col("payload_sha256") == original, F.lit("resend"))
                .otherwise(F.lit("conflict")))
-    return (ranked.join(landed, "transaction_id", "left").withColumn("outcome", outcome)
-            .drop("_n", "_first", "_landed"))
+    return matched.withColumn("outcome", outcome).drop("_n", "_first", "_landed")
 
 
 def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
@@ -151,20 +160,46 @@ def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
     )
 
 
-def split_checked(checked: DataFrame, batch_id: int,
-                  watermark: Any | None) -> tuple[DataFrame, DataFrame]:
-    """Split contract-checked bronze rows into (typed silver candidates, rejected checked rows)."""
+def split_checked(checked: DataFrame, batch_id: int, newest_before: dict[int, int],
+                  lateness_ms: int) -> tuple[DataFrame, DataFrame]:
+    """Split contract-checked bronze rows into (typed silver candidates, rejected checked rows).
+
+    A valid payment is too late when its event time is more than the allowed lateness older
+    than the newest valid payment before it in its Kafka partition (`newest_before` carries
+    each partition's newest event time in ms from earlier batches). Kafka keeps a user's
+    payments in order in one partition, so an in-order replay of history is never late.
+    """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     valid = checked.where(F.size("reasons") == 0)
     invalid = checked.where(F.size("reasons") > 0)
     typed = to_silver_rows(valid, batch_id)
-    if watermark is not None:
-        late_keys = typed.where(F.col("event_time") < F.lit(watermark)).select(
-            F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
-        invalid = invalid.unionByName(with_reason(valid, late_keys, TOO_LATE))
-        typed = typed.where(F.col("event_time") >= F.lit(watermark))
-    return typed, invalid
+    earlier = Window.partitionBy("source_partition").orderBy("source_offset").rowsBetween(
+        Window.unboundedPreceding, -1)
+    carried = F.lit(None).cast("long")
+    if newest_before:
+        carried = F.try_element_at(F.create_map(*[
+            item for partition, ms in sorted(newest_before.items())
+            for item in (F.lit(partition), F.lit(ms).cast("long"))]), F.col("source_partition"))
+    newest = F.greatest(F.max(F.unix_millis("event_time")).over(earlier), carried)
+    judged = typed.withColumn("_late", F.coalesce(
+        F.unix_millis("event_time") < newest - F.lit(lateness_ms), F.lit(False)))
+    late_keys = judged.where("_late").select(
+        F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
+    invalid = invalid.unionByName(with_reason(valid, late_keys, TOO_LATE))
+    return judged.where(~F.col("_late")).drop("_late"), invalid
+
+
+def newest_by_partition(typed: DataFrame, before: dict[int, int]) -> dict[int, int]:
+    """Each partition's newest valid event time (ms) after this batch."""
+    from pyspark.sql import functions as F
+
+    newest = dict(before)
+    for row in typed.groupBy("source_partition").agg(
+            F.max(F.unix_millis("event_time"))).collect():
+        newest[int(row[0])] = max(int(row[1]), newest.get(int(row[0]), int(row[1])))
+    return newest
 
 
 def with_reason(checked: DataFrame, keys: DataFrame, reason: str) -> DataFrame:
@@ -191,32 +226,54 @@ class SilverLanding:
             frame.unpersist()
 
 
+class NewestEventTimes:
+    """Each Kafka partition's newest event time after each batch: one small JSON file per batch.
+
+    Batch N reads the file of the latest batch before N, so a replayed batch judges lateness
+    exactly as it did the first time.
+    """
+
+    KEEP = 50
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _batches(self) -> list[int]:
+        if not self.folder.exists():
+            return []
+        return sorted(int(f.stem) for f in self.folder.glob("*.json") if f.stem.isdigit())
+
+    def before(self, batch_id: int) -> dict[int, int]:
+        """Partition -> newest event ms as it stood before batch_id."""
+        import json
+
+        earlier = [b for b in self._batches() if b < batch_id]
+        if not earlier:
+            return {}
+        stored = json.loads((self.folder / f"{earlier[-1]}.json").read_text())
+        return {int(k): int(v) for k, v in stored.items()}
+
+    def record(self, batch_id: int, newest: dict[int, int]) -> None:
+        """Store the newest event times after batch_id (atomically) and prune old files."""
+        import json
+        import os
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".{batch_id}.json.tmp"
+        temporary.write_text(json.dumps({str(k): v for k, v in newest.items()}))
+        os.replace(temporary, self.folder / f"{batch_id}.json")
+        for old in self._batches()[:-self.KEEP]:
+            (self.folder / f"{old}.json").unlink(missing_ok=True)
+
+
 class SilverBatch:
-    """The foreachBatch function of the silver query, holding the watermark between batches."""
+    """The foreachBatch function of the silver query."""
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.lake)
-        self.max_event_time_by_batch = self._load_watermarks(spark)
-
-    def _load_watermarks(self, spark: SparkSession) -> dict[int, Any]:
-        from pyspark.sql import functions as F
-
-        path = self.catalog.table(TABLE)
-        if not io.delta_exists(spark, path):
-            return {}
-        rows = (io.read_delta(spark, path).groupBy("silver_batch_id")
-                .agg(F.max("event_time").alias("m")).collect())
-        return {int(r["silver_batch_id"]): r["m"] for r in rows}
-
-    def watermark(self, batch_id: int) -> Any | None:
-        """Newest event time of all earlier batches, minus the allowed lateness."""
-        from datetime import timedelta
-
-        earlier = [m for b, m in self.max_event_time_by_batch.items() if b < batch_id and m]
-        if not earlier:
-            return None
-        return max(earlier) - timedelta(seconds=self.settings.pipeline.allowed_lateness_s)
+        self.lateness_ms = settings.pipeline.allowed_lateness_s * 1000
+        self.newest = NewestEventTimes(Path(self.catalog.checkpoint(QUERY_NAME + "_newest")))
 
     def __call__(self, bronze: DataFrame, batch_id: int) -> None:
         """Process one micro-batch of bronze rows."""
@@ -234,18 +291,38 @@ class SilverBatch:
 
         started = time.perf_counter()
         checked = check_contract(bronze).persist()
-        candidates, rejected = split_checked(checked, batch_id, self.watermark(batch_id))
-        landed_before = self.other_batches(bronze.sparkSession, batch_id).select(
-            "transaction_id", "payload_sha256")
+        newest_before = self.newest.before(batch_id)
+        candidates, rejected = split_checked(checked, batch_id, newest_before, self.lateness_ms)
+        self.newest.record(batch_id, newest_by_partition(candidates, newest_before))
+        landed_before = self.recent_rows(bronze.sparkSession, batch_id, candidates)
         # localCheckpoint, not persist: a cached plan that reads silver is recomputed by Spark
         # as soon as silver is written, which would run the batch twice.
-        judged = judge_duplicates(candidates, landed_before).localCheckpoint()
+        judged = judge_duplicates(candidates, landed_before, self.lateness_ms).localCheckpoint()
         new_rows = judged.where(F.col("outcome") == "new").drop("outcome")
         conflicts = judged.where(F.col("outcome") == "conflict").select(
             F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
         rejected = rejected.unionByName(with_reason(checked, conflicts, CONFLICTING_DUPLICATE))
         quarantine_rows = to_quarantine_rows(rejected, batch_id).persist()
         return SilverLanding(batch_id, started, checked, new_rows, quarantine_rows)
+
+    def recent_rows(self, spark: SparkSession, batch_id: int, candidates: DataFrame) -> DataFrame:
+        """Silver rows of other batches within the allowed lateness of the candidates' times.
+
+        Read by event date (partition pruning) and event time (Delta's file statistics), so
+        the work depends on the lateness and the rate, never on the size of the lake.
+        """
+        from datetime import timedelta
+
+        from pyspark.sql import functions as F
+
+        bounds = candidates.agg(F.min("event_time"), F.max("event_time")).first()
+        if bounds is None or bounds[0] is None:
+            return self.other_batches(spark, batch_id).limit(0)
+        margin = timedelta(milliseconds=self.lateness_ms)
+        low, high = bounds[0] - margin, bounds[1] + margin
+        return self.other_batches(spark, batch_id).where(
+            F.col("event_date").between(F.lit(low.date()), F.lit(high.date()))
+            & F.col("event_time").between(F.lit(low), F.lit(high)))
 
     def other_batches(self, spark: SparkSession, batch_id: int) -> DataFrame:
         """The silver rows every other batch landed."""
@@ -258,11 +335,9 @@ class SilverBatch:
         """Append the batch to silver and quarantine, publish it, and record its metrics."""
         import time
 
-        from pyspark.sql import functions as F
 
         batch_id = landing.batch_id
-        summary = landing.new_rows.agg(F.max("event_time"), F.count(F.lit(1))).first()
-        newest, rows_out = (summary[0], int(summary[1])) if summary else (None, 0)
+        rows_out = landing.new_rows.count()
         quarantined = landing.quarantine_rows.count()
         # Empty frames are not written: each write is a Spark job and a Delta commit or Kafka
         # round trip, the fixed cost that dominates a small batch.
@@ -272,8 +347,6 @@ class SilverBatch:
         if quarantined:
             io.append_idempotent(landing.quarantine_rows, self.catalog.table(QUARANTINE),
                                  "silver.quarantine", batch_id, QUARANTINE_PARTITION_BY)
-        if newest is not None:
-            self.max_event_time_by_batch[batch_id] = newest
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
         io.insert_metrics(self.settings, [{

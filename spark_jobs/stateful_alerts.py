@@ -50,6 +50,7 @@ ALERT_SCHEMA = (
     "merchant_id string, amount_eur decimal(18,2), event_time timestamp, event_date date, "
     "detected_at timestamp, details string"
 )
+ALERT_FIELDS = tuple(part.split()[0] for part in ALERT_SCHEMA.split(", "))
 INPUT_COLUMNS = ("source_partition", "source_offset", "transaction_id", "user_id",
                  "amount_eur", "merchant_id", "channel", "lat", "lon", "city", "event_ms",
                  "payload_sha256")
@@ -112,7 +113,8 @@ class UserRulesProcessor(StatefulProcessor):
             forget_seen(state, self.lateness_ms)
             self.users.updateValue((user,), (state.encode(),))
             for hit in hits:
-                yield Row(*_alert_row(user, hit, self.rules, now))
+                yield Row(**dict(zip(ALERT_FIELDS, _alert_row(user, hit, self.rules, now),
+                                     strict=True)))
 
     def close(self) -> None:
         """Nothing to release."""
