@@ -158,7 +158,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
         _say(f"bench e2e: {args.rate:,.0f} events/s for {args.duration:.0f} s through the "
              "whole pipeline; this takes a few minutes")
-        for line in bench_e2e(settings, rate=args.rate, duration_s=args.duration).lines():
+        for line in bench_e2e(settings, rate=args.rate, duration_s=args.duration,
+                              lake_rows=args.lake_rows).lines():
             print(line)
         return 0
     _say(f"bench produce: {args.count:,} events per figure; this takes a minute")
@@ -360,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     layer_or_query.add_argument("--layer", choices=["bronze", "silver", "gold"],
                                 help="run one lake layer as its own query (default all)")
     layer_or_query.add_argument("--query",
-                                choices=["instant", "stateful", "medallion", "alerts_postgres",
-                                         "alerts_gold"],
+                                choices=["instant", "stateful", "merchants", "medallion",
+                                         "alerts_postgres", "alerts_gold"],
                                 help="run one of the pipeline's queries only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")
@@ -388,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("target", choices=["produce", "e2e", "dashboard"], help="what to measure")
     bench.add_argument("--rate", type=float, default=2_000, help="e2e: events/s to send")
     bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")
+    bench.add_argument("--lake-rows", type=int, default=0,
+                       help="e2e: first fill silver with this many older rows (batch cost vs size)")
     bench.add_argument("--count", type=int, default=200_000, help="events per figure")
     bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic")
     bench.add_argument("--seed", type=int, default=42)

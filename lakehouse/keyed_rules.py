@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from lakehouse.rules import USER_RULES, Rule
+from lakehouse.rules import Rule
 
 CARD_PRESENT = ("pos", "contactless", "atm")
 
@@ -35,18 +35,22 @@ class Payment:
     lat: float
     lon: float
     city: str
+    card_id: str = ""  # kept by the merchant state only
+    user_id: str = ""  # kept by the merchant state only
+    kafka_ms: int = 0  # the payment's Kafka time: the alert latency clock
 
     def encode(self) -> list[Any]:
         """A compact JSON-able form."""
         return [self.ms, self.transaction_id, str(self.amount_eur), self.merchant_id,
-                self.channel, self.lat, self.lon, self.city]
+                self.channel, self.lat, self.lon, self.city, self.card_id, self.user_id,
+                self.kafka_ms]
 
     @staticmethod
     def decode(item: list[Any]) -> Payment:
         """The inverse of encode."""
-        ms, tx, amount, merchant, channel, lat, lon, city = item
+        ms, tx, amount, merchant, channel, lat, lon, city, card, user, kafka_ms = item
         return Payment(int(ms), tx, Decimal(amount), merchant, channel, float(lat), float(lon),
-                       city)
+                       city, card, user, int(kafka_ms))
 
 
 @dataclass
@@ -151,15 +155,41 @@ def impossible_travel(payments: list[Payment], judged: list[Payment], rule: Rule
     return hits
 
 
+def compromised_merchant(payments: list[Payment], judged: list[Payment], rule: Rule) -> list[Hit]:
+    """Payments that make a merchant's elevated tickets span many distinct cards.
+
+    The merchant state keeps only elevated payments (see `elevated_ticket_eur`).
+    """
+    need = int(rule.param("min_distinct_users"))
+    window_ms = int(rule.param("window_seconds")) * 1000
+    multiple = Decimal(str(rule.param("ticket_multiple")))
+    hits = []
+    for p in judged:
+        cards = {q.card_id for q in _in_range(payments, p.ms - window_ms, p.ms)}
+        if len(cards) >= need:
+            hits.append(Hit("compromised_merchant", p, {"distinct_cards": len(cards),
+                                                        "ticket_multiple": str(multiple)}))
+    return hits
+
+
+def elevated_ticket_eur(rule: Rule) -> dict[str, Decimal]:
+    """MCC -> the amount from which a payment counts as elevated for compromised_merchant."""
+    from lakehouse.mcc import merchant_categories
+
+    multiple = Decimal(str(rule.param("ticket_multiple")))
+    return {c.mcc: c.typical_ticket_eur * multiple for c in merchant_categories().values()}
+
+
 RULE_FUNCTIONS = {"velocity": velocity, "card_testing": card_testing,
                   "impossible_travel": impossible_travel}
+MERCHANT_RULE_FUNCTIONS = {"compromised_merchant": compromised_merchant}
 
 
 def horizon_ms(rules: dict[str, Rule]) -> int:
-    """How far back any user rule looks from a payment it judges."""
+    """How far back any of the given rules looks from a payment it judges."""
     spans = [0]
-    for rule_id, rule in rules.items():
-        if rule_id not in USER_RULES or not rule.enabled:
+    for rule in rules.values():
+        if not rule.enabled:
             continue
         if "window_seconds" in rule.params:
             spans.append(int(rule.params["window_seconds"]) * 1000)
@@ -169,22 +199,28 @@ def horizon_ms(rules: dict[str, Rule]) -> int:
 
 
 def judge(state: UserState, arrived: list[Payment], rules: dict[str, Rule],
-          keep_ms: int) -> list[Hit]:
+          keep_ms: int, functions: dict[str, Any] | None = None) -> list[Hit]:
     """Add accepted payments to a user's state; return the hits not raised before.
 
-    Every payment at or after the earliest arrival, within the rules' horizon of it, is
-    judged again (a late payment can complete a later one's window). `keep_ms` bounds the
-    state: payments older than the newest minus keep_ms are dropped afterwards.
+    Every payment within the rules' horizon after an arrival is judged again (a late
+    payment can complete a later one's window). `keep_ms` bounds the state: payments older
+    than the newest minus keep_ms are dropped afterwards.
     """
     if not arrived:
         return []
     for payment in arrived:
         insort(state.payments, payment)
-    earliest = min(p.ms for p in arrived)
-    horizon = horizon_ms(rules)
-    judged = [p for p in state.payments if earliest <= p.ms <= earliest + horizon]
+    functions = functions or RULE_FUNCTIONS
+    horizon = horizon_ms({k: r for k, r in rules.items() if k in functions})
+    arrival_ms = sorted(p.ms for p in arrived)
+
+    def affected(p: Payment) -> bool:  # an arrival at or before p, within the horizon of it
+        at = bisect_right(arrival_ms, p.ms)
+        return at > 0 and p.ms - arrival_ms[at - 1] <= horizon
+
+    judged = [p for p in state.payments if affected(p)]
     hits = []
-    for rule_id, function in RULE_FUNCTIONS.items():
+    for rule_id, function in functions.items():
         rule = rules.get(rule_id)
         if rule is None or not rule.enabled:
             continue

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 RULES_PATH = PROJECT_ROOT / "config" / "rules.yaml"
 SEVERITIES = ("low", "medium", "high", "critical")
+CARRIED_COLUMNS = ("payment_kafka_time",)
+"""Columns an alert keeps when the judged rows have them (the streaming queries' latency clock)."""
 ALERT_COLUMNS = ("alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
                  "amount_eur", "event_time", "event_date", "detected_at", "details")
 
@@ -68,6 +70,12 @@ INSTANT_RULES = ("high_amount",)
 USER_RULES = ("velocity", "card_testing", "impossible_travel")
 """Rules over one user's recent payments: the stateful query runs them on keyed state."""
 
+MERCHANT_RULES = ("compromised_merchant",)
+"""Rules over one merchant's recent payments: the merchants query runs them on keyed state."""
+
+STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES
+"""Every rule a streaming alert query judges; the alert sinks carry their alerts."""
+
 
 def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The enabled rules that need no history."""
@@ -76,7 +84,7 @@ def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
 
 def lake_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The rules the lake query still judges over silver (per merchant), enabled or not."""
-    return {k: r for k, r in rules.items() if k not in INSTANT_RULES + USER_RULES}
+    return {k: r for k, r in rules.items() if k not in STREAMED_RULES}
 
 
 def lookback_seconds(rules: dict[str, Rule]) -> int:
@@ -102,9 +110,10 @@ def _event_ms() -> Column:
 
 
 def _alerts(rows: DataFrame, rule: Rule, details: Column, detected_at: Column) -> DataFrame:
-    """Shape triggering rows as alerts."""
+    """Shape triggering rows as alerts (with the payment's Kafka time, when the rows carry it)."""
     from pyspark.sql import functions as F
 
+    carried = [c for c in CARRIED_COLUMNS if c in rows.columns]
     return rows.select(
         F.substring(F.sha2(F.concat_ws(":", F.lit(rule.rule_id), F.col("transaction_id")), 256),
                     1, 32).alias("alert_id"),
@@ -113,6 +122,7 @@ def _alerts(rows: DataFrame, rule: Rule, details: Column, detected_at: Column) -
         "transaction_id", "user_id", "merchant_id", "amount_eur", "event_time", "event_date",
         detected_at.alias("detected_at"),
         F.to_json(details).alias("details"),
+        *carried,
     )
 
 

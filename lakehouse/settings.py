@@ -105,6 +105,8 @@ class PipelineSettings(BaseModel):
     realtime_batch: str = Field(
         default="1 minute",
         description="Real-time mode's batch length (instant query): its checkpoint interval")
+    lake_trigger_s: int = Field(
+        default=30, description="The lake query's trigger interval (bronze, silver, activity)")
     postgres_retry_s: float = Field(
         default=600.0, description="How long an alert write waits for PostgreSQL to come back")
     instant_realtime: bool = Field(

@@ -16,8 +16,9 @@ its own alerts to PostgreSQL and gold.alerts).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
@@ -34,7 +35,7 @@ GOLD_APP_ID = "gold.alerts/alerts_gold"
 MESSAGE_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
     "merchant_id string, amount_eur string, event_time timestamp, detected_at timestamp, "
-    "details map<string,string>"
+    "details map<string,string>, payment_kafka_time timestamp"
 )
 
 
@@ -42,12 +43,13 @@ def to_kafka_messages(alerts: DataFrame) -> DataFrame:
     """Alert rows (lakehouse.rules.ALERT_COLUMNS) as Kafka records: key user_id, JSON value."""
     from pyspark.sql import functions as F
 
+    carried = [c for c in ("payment_kafka_time",) if c in alerts.columns]
     return alerts.select(
         F.col("user_id").cast("binary").alias("key"),
         F.to_json(F.struct(
             "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
             F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
-            F.from_json("details", "map<string,string>").alias("details"),
+            F.from_json("details", "map<string,string>").alias("details"), *carried,
         )).cast("binary").alias("value"))
 
 
@@ -61,7 +63,7 @@ def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:
             "m.alert_id", "m.rule_id", "m.severity", "m.transaction_id", "m.user_id",
             "m.merchant_id", F.col("m.amount_eur").try_cast("decimal(18,2)").alias("amount_eur"),
             "m.event_time", F.to_date("m.event_time").alias("event_date"), "m.detected_at",
-            F.to_json("m.details").alias("details"), "kafka_timestamp",
+            F.to_json("m.details").alias("details"), "m.payment_kafka_time", "kafka_timestamp",
         ).where(F.col("alert_id").isNotNull())
 
 
@@ -77,14 +79,34 @@ class PostgresSink:
         from pyspark.sql import functions as F
 
         alerts = from_kafka_messages(kafka_rows).where(F.col("rule_id").isin(self.rule_ids))
+        started = time.perf_counter()
+        collected = alerts.collect()
         # Deduplicated here rather than by dropDuplicates: no shuffle stage on the latency path.
         rows = {
             r["alert_id"]: (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"],
                             r["user_id"], r["merchant_id"], r["amount_eur"],
                             io.utc(r["event_time"]), io.utc(r["detected_at"]), r["details"])
-            for r in alerts.drop("kafka_timestamp").collect()
+            for r in collected
         }
         io.upsert_alerts(self.settings, list(rows.values()))
+        if collected:
+            self._record_metrics(batch_id, collected, started)
+
+    def _record_metrics(self, batch_id: int, alerts: list[Any], started: float) -> None:
+        """The batch's alert latency: from each payment's Kafka time to its PostgreSQL row."""
+        from datetime import UTC, datetime
+
+        committed = datetime.now(UTC)
+        latencies = sorted((committed - io.utc(r["payment_kafka_time"])).total_seconds() * 1000
+                           for r in alerts if r["payment_kafka_time"] is not None)
+        io.insert_metrics(self.settings, [{
+            "layer": "alerts", "batch_id": batch_id, "rows_in": len(alerts),
+            "rows_out": len(alerts), "duration_ms": (time.perf_counter() - started) * 1000,
+            "alert_latency_p50_ms": latencies[len(latencies) // 2] if latencies else None,
+            "alert_latency_p99_ms": latencies[min(len(latencies) - 1,
+                                                  int(len(latencies) * 0.99))]
+            if latencies else None,
+        }])
 
 
 class GoldSink:
@@ -100,7 +122,7 @@ class GoldSink:
         from pyspark.sql import functions as F
 
         alerts = (from_kafka_messages(kafka_rows).where(F.col("rule_id").isin(self.rule_ids))
-                  .dropDuplicates(["alert_id"]).drop("kafka_timestamp")
+                  .dropDuplicates(["alert_id"]).drop("kafka_timestamp", "payment_kafka_time")
                   .withColumn("gold_batch_id", F.lit(batch_id).cast("long")))
         dates = [r[0] for r in alerts.select("event_date").distinct().collect()]
         if not dates:

@@ -109,6 +109,12 @@ class GoldBatch:
         bounds_row = new_rows.agg(F.min("event_time"), F.max("event_time"), F.count("*")).first()
         if bounds_row is None or bounds_row[2] == 0:
             return None
+        if not any(rule.enabled for rule in self.rules.values()):
+            # Every enabled rule runs on the streaming alert queries: nothing to read here.
+            none = evaluate_rules(new_rows.limit(0), {}, F.current_timestamp()).withColumn(
+                "gold_batch_id", F.lit(batch_id).cast("long"))
+            return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, new_rows,
+                                 none, 0)
         # Checkpointed once: the five rules read it, and it must not be recomputed (or recached)
         # when silver is written later in the batch.
         context = neighbourhood(silver, new_rows, self.lookback_s,

@@ -46,7 +46,7 @@ def valid_payments(kafka_rows: DataFrame) -> DataFrame:
 
     checked = check_contract(kafka_rows.withColumnRenamed("timestamp", "kafka_timestamp"))
     return (checked.where(F.size("reasons") == 0)
-            .select(*typed_event_columns(), "kafka_timestamp")
+            .select(*typed_event_columns(), F.col("kafka_timestamp").alias("payment_kafka_time"))
             .withColumn("event_date", F.to_date("event_time")))
 
 

@@ -1,18 +1,16 @@
-"""The whole medallion as one Kafka query: each micro-batch lands bronze, then silver, then gold.
+"""The lake query: each micro-batch of Kafka `transactions` lands bronze, then silver, then gold.
 
-Chaining three streaming queries through Delta costs at least one micro-batch
-per hop (bronze commits, silver's Delta source sees the commit on its next
-trigger, then gold's does). This query reads Kafka `transactions` once and, per
-batch, appends the records to bronze, lands the same rows in silver and judges
-the rows silver adds, so an alert is published within one micro-batch of its
-event arriving. The alerts leave (Kafka `alerts`, PostgreSQL) before the Delta
-commits, which then take the rest of the batch.
+Per batch: the records to bronze; silver's contract check, lateness and
+deduplication (spark_jobs.silver_transactions) to silver, quarantine, the
+dead-letter and `transactions_clean` topics; the per-minute activity tables;
+and any rule no streaming alert query runs (lakehouse.rules.lake_rules, none
+with the shipped rules). Alerts never wait for this query: the instant,
+stateful and merchants queries judge the same Kafka records on their own.
+A trigger interval (`pipeline.lake_trigger_s`) favours throughput over latency.
 
-The tables and their guarantees are the layer queries' own: the same
-functions write them with the same (txnAppId, txnVersion = batch id), so a
-batch replayed after a crash computes the same rows against the other
-batches' data, republishes its alerts, and its Delta appends already made are
-skipped table by table.
+Every write is idempotent per batch: Delta appends carry (txnAppId,
+txnVersion = batch id), so a batch replayed after a crash computes the same
+rows and its appends already made are skipped table by table.
 """
 
 from __future__ import annotations
@@ -86,5 +84,5 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
               .foreachBatch(MedallionBatch(spark, settings))
               .option("checkpointLocation", catalog.checkpoint(QUERY_NAME)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
-        processingTime="0 seconds")
+        processingTime=f"{settings.pipeline.lake_trigger_s} seconds")
     return writer.start()

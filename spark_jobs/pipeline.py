@@ -1,11 +1,15 @@
-"""`paystream stream`: run the medallion pipeline, all layers or one.
+"""`paystream stream`: run the pipeline's queries in one process, each with its own checkpoint.
 
-All layers run as one Kafka query whose micro-batches land bronze, silver and
-gold in turn (spark_jobs.medallion), so an alert is one micro-batch away from
-its event. One layer (`--layer`) runs as its own query fed by the layer below
-through Delta. With --available-now the query processes everything available
-and exits: the catch-up mode tests use. Without it the query runs until
-SIGTERM or Ctrl-C, which stops it between batches.
+- `instant` (spark_jobs.instant_alerts): real-time mode, the one-payment rules.
+- `stateful`, `merchants` (spark_jobs.stateful_alerts): keyed state, the rules
+  that need history.
+- `medallion` (spark_jobs.medallion): the lake, bronze -> silver -> gold.
+- `alerts_postgres`, `alerts_gold` (spark_jobs.alert_sink): Kafka `alerts` on to
+  PostgreSQL and gold.alerts.
+`--query` runs one of them; `--layer` runs one lake layer as its own query fed
+through Delta. With --available-now every query processes what is available and
+exits, in the order above (the catch-up mode tests use). Without it they run
+until SIGTERM or Ctrl-C, which stops them between batches.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 
 
-ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold")
+ALL_QUERIES = ("instant", "stateful", "merchants", "medallion", "alerts_postgres",
+               "alerts_gold")
 """The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
 
 def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
-    from lakehouse.rules import INSTANT_RULES, USER_RULES
+    from lakehouse.rules import STREAMED_RULES
     from spark_jobs import (
         alert_sink,
         bronze_transactions_raw,
@@ -54,25 +59,31 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
 
     def alerts_postgres(spark: SparkSession, settings: Settings,
                         available_now: bool) -> StreamingQuery:
-        return alert_sink.start_postgres(spark, settings, available_now,
-                                         INSTANT_RULES + USER_RULES)
+        return alert_sink.start_postgres(spark, settings, available_now, STREAMED_RULES)
 
     def alerts_gold(spark: SparkSession, settings: Settings,
                     available_now: bool) -> StreamingQuery:
-        return alert_sink.start_gold(spark, settings, available_now, INSTANT_RULES + USER_RULES)
+        return alert_sink.start_gold(spark, settings, available_now, STREAMED_RULES)
 
     return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
             "medallion": medallion.start, "instant": instant_alerts.start,
-            "stateful": stateful_alerts.start,
+            "stateful": stateful_alerts.start, "merchants": stateful_alerts.start_merchants,
             "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold}[name]
 
 
-def queries_for(layers: Sequence[str], instant: bool) -> list[str]:
-    """The queries that run the given layers: all of them means the whole pipeline."""
+def queries_for(layers: Sequence[str], enabled_rules: Sequence[str]) -> list[str]:
+    """The queries that run the given layers: all of them means the whole pipeline.
+
+    An alert query whose rules are all disabled does not run.
+    """
+    from lakehouse.rules import INSTANT_RULES, MERCHANT_RULES, USER_RULES
+
     ordered = [layer for layer in LAYERS if layer in layers]
     if ordered != list(LAYERS):
         return ordered
-    return [name for name in ALL_QUERIES if instant or name != "instant"]
+    families = {"instant": INSTANT_RULES, "stateful": USER_RULES, "merchants": MERCHANT_RULES}
+    return [name for name in ALL_QUERIES
+            if name not in families or set(families[name]) & set(enabled_rules)]
 
 
 KAFKA_SOURCE_SCHEMA = (
@@ -98,17 +109,18 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
                           silver_transactions.QUARANTINE_PARTITION_BY)
 
 
-def _has_instant_rules() -> bool:
-    from lakehouse.rules import instant_rules, load_rules
+def _enabled_rules() -> list[str]:
+    from lakehouse.rules import load_rules
 
-    return bool(instant_rules(load_rules()))
+    return [rule_id for rule_id, rule in load_rules().items() if rule.enabled]
 
 
 def realtime_threads(settings: Settings) -> int:
     """Task threads real-time mode holds: one per `transactions` partition (0 when off)."""
+    from lakehouse.rules import INSTANT_RULES
     from lakehouse.topics import load_topic_specs
 
-    if not settings.pipeline.instant_realtime or not _has_instant_rules():
+    if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & set(_enabled_rules()):
         return 0
     specs = {spec.name: spec for spec in load_topic_specs(settings.kafka.topics_file)}
     return specs["transactions"].partitions
@@ -129,7 +141,7 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     if unknown:
         raise PaystreamError(f"unknown layer or query: {', '.join(sorted(unknown))}")
     ensure_tables(spark, settings)
-    queries_to_run = list(queries) if queries else queries_for(layers, _has_instant_rules())
+    queries_to_run = list(queries) if queries else queries_for(layers, _enabled_rules())
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
         for name in queries_to_run:

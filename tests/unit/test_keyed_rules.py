@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from lakehouse.keyed_rules import USER_RULES, Payment, UserState, horizon_ms, judge, settle
-from lakehouse.rules import evaluate_rules, load_rules
+from lakehouse.keyed_rules import Payment, UserState, horizon_ms, judge, settle
+from lakehouse.rules import USER_RULES, evaluate_rules, load_rules
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 CITIES = [("Berlin", 52.52, 13.40), ("Paris", 48.86, 2.35), ("Madrid", 40.42, -3.70),
@@ -81,3 +81,46 @@ def test_resend_and_conflict_are_told_apart() -> None:
     assert settle(state, "tx1", "a", 1_000, 60_000) == "new"
     assert settle(state, "tx1", "a", 1_000, 60_000) == "resend"
     assert settle(state, "tx1", "b", 2_000, 60_000) == "conflict"
+
+
+def test_merchant_judging_equals_the_batch_rule(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    from lakehouse.keyed_rules import MERCHANT_RULE_FUNCTIONS, elevated_ticket_eur
+
+    rule = load_rules()["compromised_merchant"]
+    rules = {"compromised_merchant": rule}
+    tickets = elevated_ticket_eur(rule)
+    mcc = sorted(tickets)[0]
+    rng = random.Random(4)
+    rows, clock = [], 0
+    for n in range(600):
+        clock += rng.choice([5_000, 20_000, 60_000, 400_000])
+        amount = tickets[mcc] * Decimal(rng.choice(["0.5", "1.0", "1.5"]))
+        rows.append((f"tx{n}", f"u{n % 40}", f"c{rng.randrange(12)}", f"m{rng.randrange(3)}",
+                     amount.quantize(Decimal("0.01")), clock))
+    frame = spark.createDataFrame(
+        [(tx, user, card, merchant, amount, mcc, START + timedelta(milliseconds=ms), "pos",
+          0.0, 0.0, "x") for tx, user, card, merchant, amount, ms in rows],
+        "transaction_id string, user_id string, card_id string, merchant_id string, "
+        "amount_eur decimal(18,2), merchant_category string, event_time timestamp, "
+        "channel string, lat double, lon double, city string").withColumn(
+        "event_date", F.to_date("event_time"))
+    expected = {r["transaction_id"] for r in evaluate_rules(frame, rules, F.current_timestamp())
+                .collect()}
+    states: dict[str, UserState] = {}
+    streamed = set()
+    arrival = sorted(rows, key=lambda r: r[5] + rng.choice([0, 0, 300_000]))
+    for start in range(0, len(arrival), 25):
+        by_merchant: dict[str, list[Payment]] = {}
+        for tx, user, card, merchant, amount, ms in arrival[start:start + 25]:
+            if amount < tickets[mcc]:
+                continue  # only elevated tickets reach the merchant state
+            by_merchant.setdefault(merchant, []).append(
+                Payment(ms, tx, amount, merchant, "", 0.0, 0.0, "", card, user))
+        for merchant, arrived in by_merchant.items():
+            state = states.setdefault(merchant, UserState())
+            hits = judge(state, arrived, rules, horizon_ms(rules) + 300_000,
+                         MERCHANT_RULE_FUNCTIONS)
+            streamed |= {hit.payment.transaction_id for hit in hits}
+    assert expected and streamed == expected
