@@ -66,7 +66,7 @@ def report(report_date: date, silver_day: DataFrame, quarantine_day: DataFrame,
 
     volume = silver_day.agg(
         F.count(F.lit(1)).alias("payments"),
-        F.coalesce(F.sum("amount_eur"), F.lit(0)).cast("decimal(18,2)").alias("amount_eur"),
+        F.coalesce(F.sum("amount_eur"), F.lit(0)).cast("decimal(28,2)").alias("amount_eur"),
         F.countDistinct("user_id").alias("users"),
         F.countDistinct("merchant_id").alias("merchants"))
     by_rule = alerts_day.groupBy("rule_id", "severity").agg(

@@ -1,17 +1,13 @@
-"""Gold: fraud and velocity rules over new silver rows; alerts to Delta, Kafka and PostgreSQL.
+"""Gold on the lake path: per-minute activity, and any rule no streaming alert query runs.
 
-Per micro-batch of new silver rows, the rules (lakehouse.rules, the same
-functions the batch backfill uses) run over the neighbourhood those rows
-touch: every silver row of the same users or merchants within the rules'
-lookback before and after. The alerts whose deterministic alert_id no other
-batch raised are this batch's: they go first to Kafka `alerts` (keyed by
-user_id) and PostgreSQL payments.alerts (upsert on alert_id), then are
-appended to gold.alerts with (txnAppId, txnVersion). A batch replayed after a
-crash computes the same new alerts, publishes them again (Kafka is
-at-least-once, PostgreSQL ignores a known id) and its Delta append is skipped.
-The per-minute activity tables add each batch's new silver rows to their
-minutes in one MERGE each; the MERGE carries (txnAppId, txnVersion), so a
-replayed batch adds nothing twice (the backfill recomputes whole days).
+The shipped rules all run on the streaming alert queries (instant, stateful,
+merchants), so per micro-batch of new silver rows this adds them to the
+per-minute activity tables (one MERGE each, carrying (txnAppId, txnVersion), so
+a replayed batch adds nothing twice). A rule left to the lake
+(lakehouse.rules.lake_rules) runs over the neighbourhood the new rows touch:
+the silver rows of the same users or merchants within the rule's lookback; its
+alerts that the same dates of gold.alerts do not hold go to Kafka `alerts`,
+PostgreSQL (upsert on alert_id) and gold.alerts (txnAppId, txnVersion).
 """
 
 from __future__ import annotations
@@ -59,7 +55,8 @@ def activity_1m(rows: DataFrame, key: str) -> DataFrame:
     return (
         rows.groupBy(key, F.date_trunc("minute", "event_time").alias("minute"))
         .agg(F.count(F.lit(1)).alias("payments"), F.sum("amount_eur").alias("amount_eur"))
-        .withColumn("amount_eur", F.col("amount_eur").cast("decimal(18,2)"))
+        # decimal(28,2): a minute's sum of contract-valid amounts (each < 10^16) always fits.
+        .withColumn("amount_eur", F.col("amount_eur").cast("decimal(28,2)"))
         .withColumn("event_date", F.to_date("minute"))
     )
 
