@@ -123,7 +123,9 @@ def realtime_threads(settings: Settings) -> int:
     if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & set(_enabled_rules()):
         return 0
     specs = {spec.name: spec for spec in load_topic_specs(settings.kafka.topics_file)}
-    return specs["transactions"].partitions
+    # One held slot per partition, plus slots for the other queries' tasks to start at once
+    # (threads, not cores: they queue on the CPU instead of behind each other's stages).
+    return specs["transactions"].partitions + len(ALL_QUERIES)
 
 
 def _raise_if_failed(query: StreamingQuery) -> None:
@@ -146,6 +148,7 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     if available_now:
         for name in queries_to_run:
             say(f"{label.get(name, name)}: processing everything available")
+            spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
             query = _starter(name)(spark, settings, True)
             query.awaitTermination()
             _raise_if_failed(query)
@@ -160,6 +163,8 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     running: list[StreamingQuery] = []
     try:
         for name in queries_to_run:
+            # Its own FAIR pool: a query's jobs inherit the pool of the thread that starts it.
+            spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
             running.append(_starter(name)(spark, settings, False))
             say(f"{label.get(name, name)}: running")
         while not stop.is_set():
@@ -171,6 +176,7 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     except KeyboardInterrupt:
         pass
     finally:
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
         for query in running:
