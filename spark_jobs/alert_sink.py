@@ -26,7 +26,7 @@ from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 POSTGRES_QUERY = "alerts_postgres"
 GOLD_QUERY = "alerts_gold"
@@ -51,6 +51,17 @@ def to_kafka_messages(alerts: DataFrame) -> DataFrame:
             F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
             F.from_json("details", "map<string,string>").alias("details"), *carried,
         )).cast("binary").alias("value"))
+
+
+def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str) -> DataStreamWriter:
+    """A streaming writer of alert records (to_kafka_messages) to Kafka `alerts`, low latency."""
+    return (messages.writeStream.queryName(name)
+            .format("kafka").outputMode("update")
+            .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+            .option("kafka.linger.ms", "0")
+            .option("kafka.acks", "all")
+            .option("topic", "alerts")
+            .option("checkpointLocation", Catalog(settings.lake).checkpoint(name)))
 
 
 def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
 from lakehouse.settings import Settings
@@ -66,14 +65,10 @@ def transform(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start Kafka `transactions` -> instant rules -> Kafka `alerts`."""
+    from spark_jobs.alert_sink import alerts_topic_writer
+
     source = io.read_kafka_stream(spark, settings, "transactions")
-    writer = (transform(source, load_rules()).writeStream.queryName(QUERY_NAME)
-              .format("kafka").outputMode("update")
-              .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
-              .option("kafka.linger.ms", "0")
-              .option("kafka.acks", "all")
-              .option("topic", "alerts")
-              .option("checkpointLocation", Catalog(settings.lake).checkpoint(QUERY_NAME)))
+    writer = alerts_topic_writer(transform(source, load_rules()), settings, QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()
     return writer.trigger(  # type: ignore[call-overload]

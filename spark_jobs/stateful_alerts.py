@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.streaming import StatefulProcessor
 
-from lakehouse.catalog import Catalog
 from lakehouse.keyed_rules import (
     MERCHANT_RULE_FUNCTIONS,
     Payment,
@@ -234,15 +233,9 @@ def transform_merchants(kafka_rows: DataFrame, rules: dict[str, Rule],
 
 def _start(spark: SparkSession, settings: Settings, name: str, alerts: DataFrame,
            available_now: bool) -> StreamingQuery:
-    from spark_jobs.alert_sink import to_kafka_messages
+    from spark_jobs.alert_sink import alerts_topic_writer, to_kafka_messages
 
-    writer = (to_kafka_messages(alerts).writeStream.queryName(name)
-              .format("kafka").outputMode("update")
-              .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
-              .option("kafka.linger.ms", "0")
-              .option("kafka.acks", "all")
-              .option("topic", "alerts")
-              .option("checkpointLocation", Catalog(settings.lake).checkpoint(name)))
+    writer = alerts_topic_writer(to_kafka_messages(alerts), settings, name)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
     return writer.trigger(**trigger).start()  # type: ignore[arg-type]
 
