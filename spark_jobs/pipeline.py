@@ -104,6 +104,11 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     silver = silver_transactions.to_silver_rows(checked, 0)
     io.ensure_delta_table(silver, catalog.table(silver_transactions.TABLE),
                           silver_transactions.PARTITION_BY)
+    landed = io.read_delta(spark, catalog.table(silver_transactions.TABLE)).columns
+    if "payload_sha256" not in landed:
+        raise PaystreamError(
+            f"{catalog.table(silver_transactions.TABLE)} was written by an earlier Paystream "
+            "(no payload_sha256 column): use a fresh PAYSTREAM_LAKE_ROOT")
     quarantine = silver_transactions.to_quarantine_rows(checked, 0)
     io.ensure_delta_table(quarantine, catalog.table(silver_transactions.QUARANTINE),
                           silver_transactions.QUARANTINE_PARTITION_BY)

@@ -43,3 +43,19 @@ def test_silver_dedupe_reads_only_the_dates_and_times_near_the_batch(spark, tmp_
     plan = batch.recent_rows(spark, 7, candidates)._jdf.queryExecution().executedPlan().toString()
     assert "PartitionFilters: [" in plan and "event_date" in plan.split("PartitionFilters")[1]
     assert "event_time" in plan.split("PushedFilters")[1].split("]")[0]
+
+
+def test_a_lake_from_an_earlier_version_is_refused_in_one_line(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from lakehouse.catalog import Catalog
+    from lakehouse.errors import PaystreamError
+    from spark_jobs.pipeline import ensure_tables
+
+    settings = load_settings(lake_root=tmp_path / "lake")
+    ensure_tables(spark, settings)
+    path = Catalog(settings.lake).table("silver.transactions")
+    old = spark.read.format("delta").load(path).drop("payload_sha256")
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    with pytest.raises(PaystreamError, match="earlier Paystream.*fresh PAYSTREAM_LAKE_ROOT"):
+        ensure_tables(spark, settings)
