@@ -130,11 +130,11 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
     paths.log4j.write_text(log4j_properties(paths.server_log))
     if not (paths.data / "meta.properties").exists():
         if not paths.cluster_id.exists():
-            paths.cluster_id.write_text(_kraft_cluster_id())
+            paths.cluster_id.write_text(kraft_cluster_id())
         cluster_id = paths.cluster_id.read_text().strip()
         processes.run_checked(
             _java_command(settings, java, classpath, "kafka.tools.StorageTool")
-            + ["format", "-t", cluster_id, "-c", str(paths.config)],
+            + ["format", f"--cluster-id={cluster_id}", "-c", str(paths.config)],
             "formatting the Kafka storage",
             log=paths.console_log,
         )
@@ -150,11 +150,18 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
     return process
 
 
-def _kraft_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding (like kafka-storage)."""
+def kraft_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding (like kafka-storage).
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with '-', which a command line
+    would read as an option (one fresh id in 64 did, and `format` failed).
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
