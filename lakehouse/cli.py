@@ -106,13 +106,16 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     """Resolve and cache the Kafka and Spark jars from Maven Central."""
     from lakehouse.runtime.kafka_broker import broker_classpath
-    from lakehouse.spark import spark_extra_jars
+    from lakehouse.spark import paystream_jar, spark_extra_jars
 
     _say("resolving Kafka broker jars")
     kafka_jars = broker_classpath(settings).count(":") + 1
     _say("resolving Spark package jars (Delta, spark-sql-kafka)")
     spark_jars = len(spark_extra_jars(settings))
-    print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}")
+    _say("compiling the stateful rules (spark_jobs/jvm)")
+    own = paystream_jar(settings).name
+    print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}, "
+          f"{own}")
     return 0
 
 
@@ -329,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--file", help="topics file (default config/kafka_topics.yaml)")
     topics.add_argument("--dry-run", action="store_true", help="show changes, apply none")
     add("migrate", cmd_migrate, "apply the PostgreSQL payments schema")
-    add("setup", cmd_setup, "fetch and cache the JVM jars (Kafka, Delta, spark-sql-kafka)")
+    add("setup", cmd_setup, "cache the JVM jars (Kafka, Delta, spark-sql-kafka); build our own")
 
     produce = add("produce", cmd_produce, "send synthetic or replayed payment events to Kafka")
     produce.add_argument("--topic", default="transactions", help="topic (default transactions)")
@@ -361,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     layer_or_query.add_argument("--layer", choices=["bronze", "silver", "gold"],
                                 help="run one lake layer as its own query (default all)")
     layer_or_query.add_argument("--query",
-                                choices=["instant", "stateful", "merchants", "medallion",
-                                         "alerts_postgres", "alerts_gold"],
+                                choices=["instant", "stateful", "medallion", "alerts_postgres",
+                                         "alerts_gold"],
                                 help="run one of the pipeline's queries only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")

@@ -71,7 +71,7 @@ USER_RULES = ("velocity", "card_testing", "impossible_travel")
 """Rules over one user's recent payments: the stateful query runs them on keyed state."""
 
 MERCHANT_RULES = ("compromised_merchant",)
-"""Rules over one merchant's recent payments: the merchants query runs them on keyed state."""
+"""Rules over one merchant's recent payments: the stateful query runs them too."""
 
 STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES
 """Every rule a streaming alert query judges; the alert sinks carry their alerts."""
@@ -85,6 +85,14 @@ def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
 def lake_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The rules the lake query still judges over silver (per merchant), enabled or not."""
     return {k: r for k, r in rules.items() if k not in STREAMED_RULES}
+
+
+def elevated_ticket_eur(rule: Rule) -> dict[str, Decimal]:
+    """MCC -> the amount from which a payment counts as elevated for compromised_merchant."""
+    from lakehouse.mcc import merchant_categories
+
+    multiple = Decimal(str(rule.param("ticket_multiple")))
+    return {c.mcc: c.typical_ticket_eur * multiple for c in merchant_categories().values()}
 
 
 def lookback_seconds(rules: dict[str, Rule]) -> int:
@@ -221,15 +229,11 @@ def compromised_merchant(rows: DataFrame, rule: Rule, detected_at: Column) -> Da
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from lakehouse.mcc import merchant_categories
-
     multiple = Decimal(str(rule.param("ticket_multiple")))
     need = int(rule.param("min_distinct_users"))
     window_ms = int(rule.param("window_seconds")) * 1000
-    tickets = F.create_map(*[
-        item for c in merchant_categories().values()
-        for item in (F.lit(c.mcc), F.lit(c.typical_ticket_eur * multiple))
-    ])
+    tickets = F.create_map(*[item for mcc, eur in sorted(elevated_ticket_eur(rule).items())
+                             for item in (F.lit(mcc), F.lit(eur))])
     elevated = rows.where(
         F.col("amount_eur") >= F.try_element_at(tickets, F.col("merchant_category")))
     trailing = (Window.partitionBy("merchant_id").orderBy(_event_ms())

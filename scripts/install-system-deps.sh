@@ -7,7 +7,9 @@ set -euo pipefail
 
 need=()
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then need+=(openjdk-17-jdk-headless); fi
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] || ! command -v javac >/dev/null 2>&1; then
+  need+=(openjdk-17-jdk-headless)  # javac builds the stateful rules (spark_jobs/jvm)
+fi
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)

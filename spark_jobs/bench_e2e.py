@@ -266,7 +266,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
         time.sleep(1)
     caught_up = time.perf_counter() - producer_done
     _wait_for_gold(settings, silver_rows - lake_rows, started_ms, deadline)
-    _wait_idle(spark, ("stateful", "merchants", "alerts_postgres", "alerts_gold"), deadline)
+    _wait_idle(spark, ("stateful", "alerts_postgres", "alerts_gold"), deadline)
     rates = _query_rates(spark)
     stop.set()
     runner.join(timeout=120)

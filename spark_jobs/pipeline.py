@@ -1,8 +1,8 @@
 """`paystream stream`: run the pipeline's queries in one process, each with its own checkpoint.
 
 - `instant` (spark_jobs.instant_alerts): real-time mode, the one-payment rules.
-- `stateful`, `merchants` (spark_jobs.stateful_alerts): keyed state, the rules
-  that need history.
+- `stateful` (spark_jobs.stateful_alerts): keyed state, the rules that need
+  history.
 - `medallion` (spark_jobs.medallion): the lake, bronze -> silver -> gold.
 - `alerts_postgres`, `alerts_gold` (spark_jobs.alert_sink): Kafka `alerts` on to
   PostgreSQL and gold.alerts.
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 
 
-ALL_QUERIES = ("instant", "stateful", "merchants", "medallion", "alerts_postgres",
-               "alerts_gold")
+ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold")
 """The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
 
@@ -67,7 +66,7 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
 
     return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
             "medallion": medallion.start, "instant": instant_alerts.start,
-            "stateful": stateful_alerts.start, "merchants": stateful_alerts.start_merchants,
+            "stateful": stateful_alerts.start,
             "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold}[name]
 
 
@@ -81,7 +80,7 @@ def queries_for(layers: Sequence[str], enabled_rules: Sequence[str]) -> list[str
     ordered = [layer for layer in LAYERS if layer in layers]
     if ordered != list(LAYERS):
         return ordered
-    families = {"instant": INSTANT_RULES, "stateful": USER_RULES, "merchants": MERCHANT_RULES}
+    families = {"instant": INSTANT_RULES, "stateful": USER_RULES + MERCHANT_RULES}
     return [name for name in ALL_QUERIES
             if name not in families or set(families[name]) & set(enabled_rules)]
 
