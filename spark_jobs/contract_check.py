@@ -171,9 +171,14 @@ def contract_reasons(event: Column, value: Column, kafka_timestamp: Column) -> C
     currency = F.try_variant_get(event, "$.currency", "string")
     checks.append((amount.isNotNull() & fx_rate(currency).isNotNull()
                    & amount_eur(amount, currency).isNull(), "invalid_amount"))
+    # `oversized` and `malformed_json` come alone: every other check requires an object, and
+    # an oversized record is never parsed. One flat array, no CASE around the checks: inside
+    # a conditional branch Spark does not share the checks' common variant lookups, and that
+    # measured 5 times slower.
+    checks = [(oversized, "oversized"), (~oversized & ~is_object, "malformed_json"), *checks]
     found = F.array(*[F.when(F.coalesce(condition, F.lit(False)), F.lit(reason))
                       for condition, reason in checks])
-    schema_reasons = F.array_distinct(F.filter(found, lambda r: r.isNotNull()))
-    return (F.when(oversized, F.array(F.lit("oversized")))
-            .when(~is_object, F.array(F.lit("malformed_json")))
-            .otherwise(schema_reasons))
+    # Distinct and without NULLs. Not filter(found, r -> r IS NOT NULL): a higher-order
+    # function is interpreted, and it drags its whole argument (every check above) out of
+    # generated code with it: 6 times slower, measured.
+    return F.array_except(found, F.array(F.lit(None).cast("string")))
