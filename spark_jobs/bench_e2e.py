@@ -128,17 +128,19 @@ def _wait_for_gold(settings: Settings, silver_rows: int, started_ms: int, deadli
         time.sleep(1)
 
 
-def _wait_for_first_batch(spark: Any, runner: threading.Thread, deadline: float) -> None:
+def _wait_for_first_batch(spark: Any, runner: threading.Thread, expected: list[str],
+                          deadline: float) -> None:
     """Wait until the pipeline's query has committed a batch, so its Kafka start offsets are
     fixed before the producer sends (with startingOffsets=latest, earlier records are skipped)."""
     while time.perf_counter() < deadline:
         if not runner.is_alive():
             raise PaystreamError("the pipeline stopped before its first batch")
         active = spark.streams.active
-        # A real-time-mode query reports progress only at the end of its long batch; it has
-        # fixed its start offsets once its trigger is active.
-        if active and all(q.lastProgress is not None or q.status["isTriggerActive"]
-                          for q in active):
+        # Every query, not only those started so far: one that starts after the producer
+        # would skip its first records (latest). A real-time-mode query reports progress only
+        # at the end of its long batch; it has fixed its start offsets once its trigger is on.
+        if {q.name for q in active} >= set(expected) and all(
+                q.lastProgress is not None or q.status["isTriggerActive"] for q in active):
             return
         time.sleep(0.5)
     raise PaystreamError("the pipeline committed no batch within 300 s")
@@ -224,9 +226,10 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     from deltalake import DeltaTable
     from pyspark.sql import functions as F
 
+    from lakehouse.rules import load_rules
     from lakehouse.spark import build_spark_session
     from spark_jobs import io
-    from spark_jobs.pipeline import LAYERS, realtime_threads, run_pipeline
+    from spark_jobs.pipeline import LAYERS, queries_for, realtime_threads, run_pipeline
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     lake = base.home / "bench" / f"lake-{stamp}"
@@ -241,7 +244,8 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
                               kwargs={"stop": stop}, daemon=True)
     runner.start()
-    _wait_for_first_batch(spark, runner, deadline=time.perf_counter() + 300)
+    expected = queries_for(LAYERS, [k for k, r in load_rules().items() if r.enabled])
+    _wait_for_first_batch(spark, runner, expected, deadline=time.perf_counter() + 300)
     started_ms = int(time.time() * 1000)
     produced = subprocess.run(
         [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", str(rate), "--duration",

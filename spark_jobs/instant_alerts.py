@@ -67,9 +67,12 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     """Start Kafka `transactions` -> instant rules -> Kafka `alerts`."""
     from spark_jobs.alert_sink import alerts_topic_writer
 
-    source = io.read_kafka_stream(spark, settings, "transactions")
+    realtime = settings.pipeline.instant_realtime and not available_now
+    source = io.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
     writer = alerts_topic_writer(transform(source, load_rules()), settings, QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()
+    if not realtime:  # PAYSTREAM_PIPELINE__INSTANT_REALTIME=false: 0-second micro-batches
+        return writer.trigger(processingTime="0 seconds").start()
     return writer.trigger(  # type: ignore[call-overload]
         realTime=settings.pipeline.realtime_batch).start()

@@ -98,4 +98,11 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     alerts = transform(source, load_rules(), settings.pipeline.allowed_lateness_s)
     writer = alerts_topic_writer(to_kafka_messages(alerts), settings, QUERY_NAME)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
-    return writer.trigger(**trigger).start()  # type: ignore[arg-type]
+    # One key, so one state partition: the others would only commit empty RocksDB stores
+    # every batch. A query keeps the width of its first run (it is in the checkpoint).
+    previous = spark.conf.get("spark.sql.shuffle.partitions") or "200"
+    spark.conf.set("spark.sql.shuffle.partitions", "1")
+    try:
+        return writer.trigger(**trigger).start()  # type: ignore[arg-type]
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
