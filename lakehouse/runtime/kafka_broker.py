@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
     return process
 
 
-def kraft_cluster_id() -> str:
+def kraft_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
     """A KRaft cluster id: 16 random bytes, base64url without padding (like kafka-storage).
 
     Like Kafka's own Uuid.randomUuid, never one that starts with '-', which a command line
@@ -159,7 +160,7 @@ def kraft_cluster_id() -> str:
     import base64
 
     while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import uuid
@@ -143,11 +142,15 @@ def test_broker_not_up_in_time_names_the_log_and_leaves_nothing_running(
                         PAYSTREAM_POSTGRES_DSN=live_services.postgres_url())
     line = _one_line_error(run_cli("up", env=env))
     assert "not up within 0.5 s" in line and str(home / "logs" / "kafka.log") in line
-    leftovers = [
-        pid for pid in os.listdir("/proc") if pid.isdigit()
-        and str(home) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    ]
-    assert leftovers == []
+    assert _processes_mentioning(str(home)) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains text; a process that exits meanwhile is skipped."""
+    import psutil
+
+    return [process.info["pid"] for process in psutil.process_iter(["pid", "cmdline"])
+            if text in " ".join(process.info["cmdline"] or ())]
 
 
 def test_up_is_idempotent(live_services: Settings) -> None:

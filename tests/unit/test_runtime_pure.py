@@ -102,13 +102,10 @@ def test_backfill_flags_are_checked_in_one_line(argv: list[str], says: str,
 
 
 def test_kraft_cluster_ids_never_read_as_an_option() -> None:
-    from unittest import mock
-
     from lakehouse.runtime import kafka_broker
 
     dash_first = bytes([0xF8]) + bytes(15)  # base64url of this starts with '-'
     later = bytes(range(16))
-    with mock.patch.object(kafka_broker.uuid, "uuid4",
-                           side_effect=[mock.Mock(bytes=dash_first), mock.Mock(bytes=later)]):
-        cluster_id = kafka_broker.kraft_cluster_id()
-    assert not cluster_id.startswith("-") and len(cluster_id) == 22
+    draws = iter([dash_first, later])
+    cluster_id = kafka_broker.kraft_cluster_id(lambda: next(draws))
+    assert cluster_id == "AAECAwQFBgcICQoLDA0ODw"  # the second draw: the first was refused
