@@ -53,15 +53,19 @@ def to_kafka_messages(alerts: DataFrame) -> DataFrame:
         )).cast("binary").alias("value"))
 
 
-def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str) -> DataStreamWriter:
-    """A streaming writer of alert records (to_kafka_messages) to Kafka `alerts`, low latency."""
+def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,
+                        checkpoint: str | None = None) -> DataStreamWriter:
+    """A streaming writer of alert records (to_kafka_messages) to Kafka `alerts`, low latency.
+
+    The checkpoint is named after the query unless `checkpoint` names another folder.
+    """
     return (messages.writeStream.queryName(name)
             .format("kafka").outputMode("update")
             .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
             .option("kafka.linger.ms", "0")
             .option("kafka.acks", "all")
             .option("topic", "alerts")
-            .option("checkpointLocation", Catalog(settings.lake).checkpoint(name)))
+            .option("checkpointLocation", Catalog(settings.lake).checkpoint(checkpoint or name)))
 
 
 def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:

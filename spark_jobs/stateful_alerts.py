@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 QUERY_NAME = "stateful"
+CHECKPOINT = "stateful_keyed"
+"""Not `stateful`: that folder holds the Python processor's state (another state schema),
+which this query cannot resume; a lake that has one starts this query afresh beside it."""
 KEYED_RULES = USER_RULES + MERCHANT_RULES
 ALERT_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
@@ -96,7 +99,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     source = io.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
     alerts = transform(source, load_rules(), settings.pipeline.allowed_lateness_s)
-    writer = alerts_topic_writer(to_kafka_messages(alerts), settings, QUERY_NAME)
+    writer = alerts_topic_writer(to_kafka_messages(alerts), settings, QUERY_NAME, CHECKPOINT)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
     # One key, so one state partition: the others would only commit empty RocksDB stores
     # every batch. A query keeps the width of its first run (it is in the checkpoint).

@@ -15,6 +15,7 @@ import pytest
 from lakehouse.catalog import Catalog
 from lakehouse.settings import PipelineSettings, Settings, load_settings
 from producer.main import ProduceRequest, run_produce
+from spark_jobs import stateful_alerts
 from tests.conftest import run_cli
 from tests.integration.pipeline_checks import (
     batch_alert_ids,
@@ -81,7 +82,8 @@ def test_sigkill_twice_then_restart_keeps_every_count(
 
     # First kill: while the stateful alert query has committed a batch or two (the alert path
     # runs ahead of the lake). Second kill: mid-lake, after two more silver commits.
-    _kill_after_progress(env, catalog.checkpoint("stateful"), tmp_path / "run1.log", 1)
+    _kill_after_progress(env, catalog.checkpoint(stateful_alerts.CHECKPOINT),
+                         tmp_path / "run1.log", 1)
     _kill_after_progress(env, catalog.table("silver.transactions"), tmp_path / "run2.log", 2)
     result = run_cli("stream", "--available-now", env=env, timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
