@@ -31,12 +31,12 @@ def spark_extra_jars(settings: Settings) -> list[Path]:
     return [jar for jar in resolved if jar.name in keep]
 
 
-def paystream_jar(settings: Settings) -> Path:
+def paystream_jar(settings: Settings, java: Path | None = None) -> Path:
     """The project's own Java (the stateful query's keyed rules), compiled and cached."""
     from lakehouse.jvm_build import build_jar
 
-    return build_jar("paystream-rules", find_java(), sorted(pyspark_jars_dir().glob("*.jar")),
-                     settings.jars)
+    return build_jar("paystream-rules", java or find_java(),
+                     sorted(pyspark_jars_dir().glob("*.jar")), settings.jars)
 
 
 def local_master_plus(master: str, extra_threads: int) -> str:
@@ -64,7 +64,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
-    jars = ",".join(str(jar) for jar in [*spark_extra_jars(settings), paystream_jar(settings)])
+    jars = ",".join(str(jar) for jar in [*spark_extra_jars(settings),
+                                         paystream_jar(settings, java)])
     spark_home = settings.home / "spark"
     warehouse = spark_home / "warehouse"
     local_dir = spark_home / "tmp"

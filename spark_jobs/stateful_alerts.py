@@ -22,7 +22,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.rules import MERCHANT_RULES, USER_RULES, Rule, elevated_ticket_eur, load_rules
+from lakehouse.rules import (
+    MERCHANT_RULES,
+    USER_RULES,
+    Rule,
+    elevated_ticket_eur,
+    load_rules,
+    lookback_seconds,
+)
 from lakehouse.settings import Settings
 from spark_jobs import io
 
@@ -48,9 +55,15 @@ INPUT_COLUMNS = ("source_partition", "source_offset", "transaction_id", "user_id
 
 
 def processor_config(rules: dict[str, Rule], lateness_s: int) -> str:
-    """The JSON the Java processor reads: the keyed rules' parameters and the lateness."""
+    """The JSON the Java processor reads: the keyed rules' parameters, how far back each
+    family looks (lakehouse.rules.lookback_seconds) and the lateness."""
+    def horizon_ms(family: tuple[str, ...]) -> int:
+        return lookback_seconds({k: r for k, r in rules.items() if k in family}) * 1000
+
     return json.dumps({
         "lateness_ms": lateness_s * 1000,
+        "user_horizon_ms": horizon_ms(USER_RULES),
+        "merchant_horizon_ms": horizon_ms(MERCHANT_RULES),
         "rules": {rule_id: {"severity": rule.severity, "enabled": rule.enabled,
                             "params": {k: str(v) for k, v in rule.params.items()}}
                   for rule_id, rule in rules.items() if rule_id in KEYED_RULES},

@@ -46,6 +46,8 @@ public final class KeyedAlertProcessor extends StatefulProcessor<Integer, Row, R
   private transient List<String> userRules;
   private transient List<String> merchantRules;
   private transient long latenessMs;
+  private transient long userHorizonMs;
+  private transient long merchantHorizonMs;
   private transient long userKeepMs;
   private transient long merchantKeepMs;
   private transient MapState<Integer, Long> newest;
@@ -70,8 +72,10 @@ public final class KeyedAlertProcessor extends StatefulProcessor<Integer, Row, R
     latenessMs = root.get("lateness_ms").asLong();
     userRules = KeyedRules.enabled(rules, KeyedRules.USER_RULES);
     merchantRules = KeyedRules.enabled(rules, KeyedRules.MERCHANT_RULES);
-    userKeepMs = KeyedRules.horizonMs(rules, userRules) + latenessMs;
-    merchantKeepMs = KeyedRules.horizonMs(rules, merchantRules) + latenessMs;
+    userHorizonMs = root.get("user_horizon_ms").asLong();
+    merchantHorizonMs = root.get("merchant_horizon_ms").asLong();
+    userKeepMs = userHorizonMs + latenessMs;
+    merchantKeepMs = merchantHorizonMs + latenessMs;
     newest = getHandle().getMapState("newest", Encoders.INT(), Encoders.LONG(), TTLConfig.NONE());
     swept = getHandle().getValueState("swept", Encoders.LONG(), TTLConfig.NONE());
     users = getHandle().getMapState("users", Encoders.STRING(), Encoders.STRING(),
@@ -134,9 +138,9 @@ public final class KeyedAlertProcessor extends StatefulProcessor<Integer, Row, R
     newestSeen.forEach(newest::updateValue);
     Timestamp now = new Timestamp(System.currentTimeMillis());
     List<Row> out = new ArrayList<>();
-    judgeAll(userEntries, userArrivals, userRules, userKeepMs, users, now, out);
-    judgeAll(merchantEntries, merchantArrivals, merchantRules, merchantKeepMs, merchants, now,
-        out);
+    judgeAll(userEntries, userArrivals, userRules, userHorizonMs, users, now, out);
+    judgeAll(merchantEntries, merchantArrivals, merchantRules, merchantHorizonMs, merchants,
+        now, out);
     long top = newestSeen.values().stream().mapToLong(Long::longValue).max().orElse(0);
     if (!swept.exists()) {
       swept.update(top);
@@ -163,12 +167,13 @@ public final class KeyedAlertProcessor extends StatefulProcessor<Integer, Row, R
   }
 
   private void judgeAll(Map<String, KeyedRules.Entry> entries,
-      Map<String, List<KeyedRules.Payment>> arrivals, List<String> ids, long keepMs,
+      Map<String, List<KeyedRules.Payment>> arrivals, List<String> ids, long horizonMs,
       MapState<String, String> store, Timestamp now, List<Row> out) {
     for (Map.Entry<String, KeyedRules.Entry> item : entries.entrySet()) {
       KeyedRules.Entry entry = item.getValue();
       List<KeyedRules.Payment> arrived = arrivals.getOrDefault(item.getKey(), List.of());
-      for (KeyedRules.Hit hit : KeyedRules.judge(entry, arrived, rules, ids, keepMs)) {
+      for (KeyedRules.Hit hit
+          : KeyedRules.judge(entry, arrived, rules, ids, horizonMs, horizonMs + latenessMs)) {
         out.add(alertRow(hit, now));
       }
       KeyedRules.forgetSeen(entry, latenessMs);

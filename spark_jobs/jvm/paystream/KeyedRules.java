@@ -298,44 +298,25 @@ public final class KeyedRules {
     };
   }
 
-  /** How far back any of the given enabled rules looks from a payment it judges. */
-  public static long horizonMs(Map<String, Rule> rules, List<String> ids) {
-    long span = 0;
-    for (String id : ids) {
-      Rule rule = rules.get(id);
-      if (rule == null || !rule.enabled()) {
-        continue;
-      }
-      if (rule.params().containsKey("window_seconds")) {
-        span = Math.max(span, rule.whole("window_seconds") * 1000);
-      }
-      if (rule.params().containsKey("lookback_hours")) {
-        span = Math.max(span,
-            (long) (rule.real("lookback_hours") * 3_600_000));
-      }
-    }
-    return span;
-  }
-
   /**
    * Add accepted payments to an entry; return the hits not raised before.
    *
-   * <p>Every kept payment within the rules' horizon after an arrival is judged again. keepMs
-   * bounds the entry: payments older than the newest minus keepMs are dropped afterwards.
+   * <p>Every kept payment within horizonMs (how far back the rules look) after an arrival is
+   * judged again. keepMs bounds the entry: payments older than the newest minus keepMs are
+   * dropped afterwards.
    */
   public static List<Hit> judge(Entry entry, List<Payment> arrived, Map<String, Rule> rules,
-                                List<String> ids, long keepMs) {
+                                List<String> ids, long horizonMs, long keepMs) {
     if (arrived.isEmpty()) {
       return List.of();
     }
     entry.payments.addAll(arrived);
     entry.payments.sort(Payment.ORDER);
-    long horizon = horizonMs(rules, ids);
     long[] arrivalMs = arrived.stream().mapToLong(p -> p.ms).sorted().toArray();
     List<Payment> judged = new ArrayList<>();
     for (Payment p : entry.payments) {
       int at = upperBound(arrivalMs, p.ms);
-      if (at > 0 && p.ms - arrivalMs[at - 1] <= horizon) {
+      if (at > 0 && p.ms - arrivalMs[at - 1] <= horizonMs) {
         judged.add(p);
       }
     }
