@@ -1,7 +1,10 @@
 """Daily backfill: recompute a day's gold from silver with the shared batch rules, report it.
 
-Runs daily with catchup, so a range of dates can be backfilled
-(`airflow dags backfill daily_backfill_report -s 2026-11-20 -e 2026-11-25`).
+Runs daily for the day before, without catch-up (a month of empty days
+would swamp a small machine on first start); backfill a range on demand with
+`airflow backfill create --dag-id daily_backfill_report --from-date 2026-11-20
+--to-date 2026-11-25`. A run triggered by hand (`paystream demo` does so)
+reports its logical date: today so far.
 For the logical date it rewrites that day's gold alerts and per-minute
 activity (replaceWhere on the date partition, so reruns are idempotent),
 writes gold.daily_report and mirrors it to PostgreSQL payments.daily_reports.
@@ -20,7 +23,7 @@ from airflow.sdk import dag, get_current_context, task
     dag_id="daily_backfill_report",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
-    catchup=True,
+    catchup=False,
     max_active_runs=1,
     tags=["paystream", "backfill", "report"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},

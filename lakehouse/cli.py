@@ -53,15 +53,75 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _print_status(state: dict) -> None:  # type: ignore[type-arg]
-    kafka, pg = state["kafka"], state["postgres"]
+    kafka, pg, airflow = state["kafka"], state["postgres"], state["airflow"]
     mark = {True: "up", False: "DOWN"}
-    print(f"kafka     {mark[kafka['up']]:<5} {kafka['bootstrap']}  (log {kafka['log']})")
-    print(f"postgres  {mark[pg['up']]:<5} {pg['dsn']}  (read-only: {pg['readonly_dsn']})")
-    airflow = state["airflow"]
-    print(f"airflow   {'up' if airflow['up'] else 'off':<5} {airflow['url']}  "
-          "(`paystream airflow` starts it)")
-    print(f"lake      {state['lake_root']}")
-    print(f"logs      {state['logs']}")
+    rows = [("kafka", mark[kafka["up"]], kafka["bootstrap"], kafka["log"]),
+            ("postgres", mark[pg["up"]], pg["dsn"], pg["log"]),
+            ("airflow", "up" if airflow["up"] else "off", airflow["url"], airflow["log"])]
+    for name, part in state["parts"].items():
+        where = part.get("url") or (f"pid {part['pid']}" if part["pid"] else "-")
+        if part.get("url") and part["pid"]:
+            where += f" (pid {part['pid']})"
+        rows.append((name, "up" if part["up"] else part["state"].lower(), where, part["log"]))
+    width = max(len(row[2]) for row in rows)
+    print(f"{'part':<10} {'state':<9} {'where':<{width}}  log")
+    for name, up, where, log in rows:
+        print(f"{name:<10} {up:<9} {where:<{width}}  {log}")
+    print(f"lake       {state['lake_root']}")
+    print(f"read-only  {pg['readonly_dsn']} (the dashboard's role)")
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the whole platform: services, topics, Airflow, stream, producer, dashboard."""
+    from expectations.runner import gx_project_dir
+    from lakehouse.runtime import airflow_server, demo, services
+
+    report = demo.run_demo(settings, say=_say)
+    if report.already_running:
+        print(f"already running: {', '.join(report.already_running)}")
+    if report.started:
+        print(f"started: {', '.join(report.started)}")
+    for failure in report.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    print()
+    _print_status(services.status(settings))
+    airflow = airflow_server.info(settings)
+    if airflow.password:
+        print(f"airflow login  {airflow.user} / {airflow.password}")
+    if "airflow" in report.started:
+        print("dags           unpaused; their first runs (data quality, today's report) "
+              "start now")
+    docs = gx_project_dir(settings) / "gx/uncommitted/data_docs/local_site/index.html"
+    print(f"data docs      {docs}")
+    print('query the lake paystream sql "SELECT rule_id, count(*) FROM gold_alerts GROUP BY 1"')
+    if report.first_alert_s is not None:
+        print(f"first alert    in PostgreSQL {report.first_alert_s:.1f} s after the producer "
+              f"started ({report.total_s:.0f} s for the whole start)")
+    print("stop it all    paystream down   (one part: paystream stop producer)")
+    return 1 if report.failures else 0
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    """Start one supervised part (producer, stream or dashboard)."""
+    from lakehouse.runtime import supervised
+
+    if args.part == "dashboard":
+        from lakehouse.runtime.demo import _dashboard_preflight
+
+        if not supervised.part_states(settings)["dashboard"].up:
+            _dashboard_preflight(settings)
+    state = supervised.start_part(settings, args.part)
+    print(f"{args.part} {state.state.lower()} (pid {state.pid}, log {state.log})")
+    return 0
+
+
+def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
+    """Stop one supervised part; the stream finishes its batch first."""
+    from lakehouse.runtime import supervised
+
+    was_running = supervised.stop_part(settings, args.part)
+    print(f"{args.part} {'stopped' if was_running else 'was not running'}")
+    return 0
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
@@ -140,7 +200,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
             f"{summary.errors:,} of {summary.sent:,} events were not acknowledged by Kafka at "
             f"{settings.kafka.bootstrap_servers} after retries ({summary.first_error}); "
             f"they are saved in {summary.spill_file}")
-    return 130 if summary.interrupted else 0
+    return 130 if summary.interrupted and not summary.terminated else 0
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -270,6 +330,7 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "streamlit", "run", str(app),
             "--server.address", args.host, "--server.port", str(args.port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer",
             *args.passed_through]
     extra = dict(zip(args.passed_through, args.passed_through[1:], strict=False))
     port = extra.get("--server.port", str(args.port))  # streamlit takes the last one given
@@ -325,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     add("up", cmd_up, "start Kafka and PostgreSQL (embedded unless configured), then migrate")
-    add("down", cmd_down, "stop the services `up` started")
+    add("down", cmd_down, "stop everything this state folder runs: parts, Airflow, services")
+    add("demo", cmd_demo, "run the whole platform (services, Airflow, stream, producer, "
+        "dashboard) and print where each part runs")
+    for verb, func in (("start", cmd_start), ("stop", cmd_stop)):
+        part = add(verb, func, f"{verb} one supervised part of the demo")
+        part.add_argument("part", choices=["producer", "stream", "dashboard"])
     status = add("status", cmd_status, "show what runs where")
     status.add_argument("--json", action="store_true", help="machine-readable JSON")
     topics = add("topics", cmd_topics, "create or reconcile the Kafka topics")
@@ -338,9 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", default="transactions", help="topic (default transactions)")
     produce.add_argument("--rate", type=_non_negative(float), default=100.0,
                          help="events per second, steady; 0 = as fast as possible (default 100)")
-    produce.add_argument("--count", type=_non_negative(int), help="stop after this many events")
+    produce.add_argument("--count", type=_non_negative(int),
+                         help="stop after this many events (default: run until Ctrl-C/SIGTERM)")
     produce.add_argument("--duration", type=_non_negative(float),
-                         help="stop after this many seconds")
+                         help="stop after this many seconds (default: run until Ctrl-C/SIGTERM)")
     produce.add_argument("--seed", type=int, default=42, help="same seed + options = same events")
     produce.add_argument("--fraud-rate", type=_fraction, default=0.01,
                          help="share of events that belong to fraud scenarios (default 0.01)")

@@ -91,6 +91,26 @@ class AirflowSettings(BaseModel):
     port: int = 8080
     parallelism: int = 4
     start_timeout_s: float = 180.0
+    dags_paused_at_creation: bool = Field(
+        default=False,
+        description="Start new DAGs paused (the test profile does, so runs happen only on demand)")
+
+
+class DemoSettings(BaseModel):
+    """What `paystream demo` runs beside the services: producer, stream and dashboard."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rate: float = Field(default=50.0, description="the demo producer's events per second")
+    fraud_rate: float = Field(default=0.03, description="share of fraud scenario events")
+    fault_rate: float = Field(default=0.02, description="share of events with a data fault")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    airflow: bool = Field(default=True, description="start Airflow and trigger the DAGs")
+    first_alert_timeout_s: float = Field(
+        default=300.0, description="how long `demo` waits for the first alert in PostgreSQL")
+    stream_stop_timeout_s: int = Field(
+        default=120, description="how long the stream may take to finish its batch on stop")
 
 
 class PipelineSettings(BaseModel):
@@ -134,6 +154,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     pipeline: PipelineSettings = PipelineSettings()
     airflow: AirflowSettings = AirflowSettings()
+    demo: DemoSettings = DemoSettings()
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:

@@ -11,6 +11,7 @@ import base64
 import itertools
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -49,6 +50,7 @@ class ProduceSummary:
     elapsed_s: float = 0.0
     first_error: str | None = None
     interrupted: bool = False
+    terminated: bool = False
     spill_file: Path | None = None
     value_bytes: int = 0
 
@@ -67,7 +69,8 @@ class ProduceSummary:
         out = [
             f"topic {self.topic}: sent {self.sent:,}, acknowledged {self.acknowledged:,}, "
             f"errors {self.errors:,} in {self.elapsed_s:.1f} s ({self.rate:,.0f} events/s)"
-            + (" — interrupted" if self.interrupted else ""),
+            + (" — stopped by SIGTERM" if self.terminated
+               else " — interrupted" if self.interrupted else ""),
             "by scenario: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_scenario.items())),
         ]
         if self.by_fault:
@@ -200,8 +203,10 @@ def send_records(
     spill_dir: Path,
     progress: bool = True,
     total: int | None = None,
+    stop: threading.Event | None = None,
 ) -> ProduceSummary:
-    """Send records at a steady rate (0 = as fast as possible) until exhausted or out of time."""
+    """Send records at a steady rate (0 = as fast as possible) until exhausted, out of time
+    or `stop` is set."""
     from kafka.errors import KafkaError
 
     summary = ProduceSummary(topic=topic)
@@ -238,6 +243,9 @@ def send_records(
             now = time.perf_counter()
             summary.sent, summary.elapsed_s = sent, now - started
             if failures.records or (deadline is not None and now >= deadline):
+                break
+            if stop is not None and stop.is_set():
+                summary.terminated = True
                 break
             bar.update(summary)
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,18 +123,24 @@ def require_topic(bootstrap: str, topic: str) -> None:
 
 
 def run_produce(settings: Settings, request: ProduceRequest) -> ProduceSummary:
-    """Send the requested records to Kafka and return the summary."""
-    if request.count is None and request.duration_s is None and request.replay is None:
-        raise PaystreamError("say how much to send: --count N and/or --duration SECONDS")
+    """Send the requested records to Kafka and return the summary.
+
+    With neither a count nor a duration it sends until Ctrl-C or SIGTERM, as a live source does.
+    """
     if request.count is not None and request.count < 0:
         raise PaystreamError("--count must be 0 or more")
     records = records_for(request)
     require_topic(settings.kafka.bootstrap_servers, request.topic)
     producer = make_producer(settings.kafka.bootstrap_servers)
     relax_garbage_collector()
+    stop = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
     try:
         return send_records(records, producer, request.topic, rate=request.rate,
                             duration_s=request.duration_s, spill_dir=settings.home / "producer",
-                            progress=request.progress, total=request.count)
+                            progress=request.progress, total=request.count, stop=stop)
     finally:
         producer.close(timeout=5)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

@@ -7,7 +7,6 @@ generates on first start into `$AIRFLOW_HOME/simple_auth_manager_passwords.json.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -49,6 +48,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(airflow_home(settings)),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(conf.dags_paused_at_creation),
         "AIRFLOW__CORE__PARALLELISM": str(conf.parallelism),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(conf.parallelism),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
@@ -123,16 +123,11 @@ def start(settings: Settings) -> AirflowInfo:
 
 
 def stop(settings: Settings) -> bool:
-    """Stop this state folder's Airflow (the whole process group); True if it was running."""
-    import signal
-
+    """Stop this state folder's Airflow and every process it started; True if it was running."""
     pid = processes.read_pid(_pid_file(settings))
     if pid is None or not processes.pid_alive(pid):
         _pid_file(settings).unlink(missing_ok=True)
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    if not processes.wait_until(lambda: not processes.pid_alive(pid), 30):
-        os.killpg(pid, signal.SIGKILL)
+    processes.terminate_tree(pid, timeout_s=30)
     _pid_file(settings).unlink(missing_ok=True)
     return True

@@ -86,6 +86,28 @@ def terminate(pid: int, timeout_s: float = 30.0) -> None:
     wait_until(lambda: not pid_alive(pid), 5.0)
 
 
+def terminate_tree(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGTERM a process, its process group and every descendant (some start their own
+    session), then SIGKILL whatever is left after the timeout."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=timeout_s)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
 def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
     """Poll a condition until it holds or the timeout passes; return whether it held."""
     deadline = time.monotonic() + timeout_s

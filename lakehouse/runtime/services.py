@@ -1,8 +1,9 @@
 """`paystream up | down | status`: start, stop and describe the local services.
 
 `up` is idempotent: a service already running from this state folder is left
-alone. `down` stops only what `up` started in this state folder; an external
-Kafka cluster or PostgreSQL server named in the settings is never touched.
+alone. `down` stops everything this state folder runs, in order (producer,
+stream, dashboard, Airflow, Kafka, PostgreSQL); an external Kafka cluster or
+PostgreSQL server named in the settings is never touched.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import airflow_server, kafka_broker, postgres_server, processes
+from lakehouse.runtime import airflow_server, kafka_broker, postgres_server, processes, supervised
 from lakehouse.runtime.java import find_java
 from lakehouse.settings import Settings
 
@@ -86,8 +87,8 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
 
 
 def down(settings: Settings) -> list[str]:
-    """Stop the services this state folder started; return their names."""
-    stopped = []
+    """Stop the parts and services this state folder started, in order; return their names."""
+    stopped = supervised.shutdown(settings)
     if airflow_server.stop(settings):
         stopped.append("airflow")
     if kafka_broker.stop(settings):
@@ -136,5 +137,11 @@ def status(settings: Settings) -> dict[str, Any]:
             "url": airflow.url,
             "up": airflow_server.running(settings),
             "log": str(airflow.log),
+        },
+        "parts": {
+            part.name: {"state": part.state, "up": part.up, "pid": part.pid, "log": part.log,
+                        **({"url": supervised.dashboard_url(settings)}
+                           if part.name == "dashboard" else {})}
+            for part in supervised.part_states(settings).values()
         },
     }

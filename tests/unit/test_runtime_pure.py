@@ -109,3 +109,33 @@ def test_kraft_cluster_ids_never_read_as_an_option() -> None:
     draws = iter([dash_first, later])
     cluster_id = kafka_broker.kraft_cluster_id(lambda: next(draws))
     assert cluster_id == "AAECAwQFBgcICQoLDA0ODw"  # the second draw: the first was refused
+
+
+def _supervisor_sections(text: str) -> dict[str, dict[str, str]]:
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    return {name: dict(parser[name]) for name in parser.sections()}
+
+
+def test_supervisor_config_runs_each_part_with_its_own_log_and_stop_rule(tmp_path: Path) -> None:
+    from lakehouse.runtime.supervised import PARTS, render_config
+    from lakehouse.settings import DemoSettings, load_settings
+
+    settings = load_settings(home=tmp_path / "state 100%",
+                             demo=DemoSettings(rate=75, fraud_rate=0.1))
+    sections = _supervisor_sections(render_config(settings))
+    programs = {name.removeprefix("program:"): body for name, body in sections.items()
+                if name.startswith("program:")}
+    assert tuple(programs) == PARTS
+    for name, body in programs.items():
+        assert body["stdout_logfile"] == str(tmp_path / "state 100%%" / "logs" / f"{name}.log")
+        assert body["autorestart"] == "true" and body["killasgroup"] == "true"
+        assert f'PAYSTREAM_HOME="{tmp_path / "state 100%%"}"' in body["environment"]
+    # the stream gets SIGTERM alone, so it finishes its batch; the others stop as a group
+    assert programs["stream"]["stopasgroup"] == "false"
+    assert programs["producer"]["stopasgroup"] == "true"
+    assert int(programs["stream"]["stopwaitsecs"]) >= 60
+    assert "--rate 75 --fraud-rate 0.1" in programs["producer"]["command"]
+    assert sections["supervisord"]["identifier"] == f"paystream-{settings.profile}"

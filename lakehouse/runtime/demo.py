@@ -1,0 +1,139 @@
+"""`paystream demo`: the whole platform on this machine, started in order, each part once.
+
+Services (Kafka, PostgreSQL, schema) and topics, then the supervised parts
+(stream, producer, dashboard), then Airflow once the lake holds data: its DAGs
+are unpaused at creation, so their first scheduled runs (data quality for the
+hour, today's report, maintenance) start at once and find data to work on. A
+part already running is left alone; a part that cannot start is reported in
+one line and the others carry on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lakehouse.errors import PaystreamError
+from lakehouse.runtime import airflow_server, processes, services, supervised
+from lakehouse.settings import Settings
+
+START_ORDER = ("stream", "producer", "dashboard")
+"""The stream first, so the producer's first payments meet a running pipeline."""
+
+@dataclass
+class DemoReport:
+    """What `demo` started, what already ran, what failed and how soon alerts flowed."""
+
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    first_alert_s: float | None = None
+    total_s: float = 0.0
+
+
+def _dashboard_preflight(settings: Settings) -> None:
+    demo = settings.demo
+    processes.require_free_port(demo.dashboard_host, demo.dashboard_port, "dashboard",
+                                "PAYSTREAM_DEMO__DASHBOARD_PORT")
+
+
+def _start_part(settings: Settings, name: str, report: DemoReport) -> None:
+    """Start one supervised part, recording a failure as one line instead of raising."""
+    try:
+        if name == "dashboard":
+            _dashboard_preflight(settings)
+        supervised.start_part(settings, name)
+        report.started.append(name)
+    except PaystreamError as error:
+        report.failures.append(f"{name}: {error} (log {supervised.log_path(settings, name)})")
+
+
+def alerts_since(settings: Settings, since: datetime) -> int:
+    """How many alerts reached PostgreSQL at or after a moment."""
+    from lakehouse.runtime.postgres_server import connect
+
+    conn = connect(settings.postgres_url())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM payments.alerts WHERE inserted_at >= %s", (since,))
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def wait_for_first_alert(settings: Settings, since: datetime, timeout_s: float) -> float | None:
+    """Seconds from `since` until an alert row appeared in PostgreSQL, or None on timeout."""
+    if processes.wait_until(lambda: alerts_since(settings, since) > 0, timeout_s,
+                            interval_s=0.5):
+        return (datetime.now(UTC) - since).total_seconds()
+    return None
+
+
+def _silver_has_data(settings: Settings) -> bool:
+    from lakehouse.catalog import Catalog
+
+    log = Path(Catalog(settings.lake).table("silver.transactions")) / "_delta_log"
+    return any(log.glob("*.json"))
+
+
+def _wait_for_silver(settings: Settings, say: Callable[[str], None]) -> None:
+    """Wait (bounded) for the lake's first silver commit, so Airflow's first runs see data."""
+    say("waiting for the lake's first batch, so Airflow's first runs have data")
+    if not processes.wait_until(lambda: _silver_has_data(settings), 180, interval_s=1.0):
+        say(f"no silver data after 180 s (see {supervised.log_path(settings, 'stream')}); "
+            "starting Airflow anyway")
+
+
+def _start_airflow(settings: Settings, report: DemoReport, say: Callable[[str], None]) -> None:
+    """Start Airflow unless it runs, recording a failure as one line instead of raising."""
+    if airflow_server.running(settings):
+        report.already_running.append("airflow")
+        return
+    say("starting Airflow standalone (its first start migrates a database, about a minute)")
+    try:
+        airflow_server.start(settings)
+        report.started.append("airflow")
+    except PaystreamError as error:
+        report.failures.append(f"airflow: {error} (setting PAYSTREAM_AIRFLOW__PORT)")
+
+
+def run_demo(settings: Settings, say: Callable[[str], None] = lambda _: None) -> DemoReport:
+    """Bring up every part that is not running yet; wait for the first alert in PostgreSQL."""
+    from lakehouse.topics import load_topic_specs, reconcile_topics
+
+    began = time.monotonic()
+    report = DemoReport()
+    up = services.up(settings, say=say)
+    report.started += list(up.started)
+    report.already_running += up.already_running
+    say("creating the Kafka topics")
+    reconcile_topics(settings.kafka.bootstrap_servers, load_topic_specs(settings.kafka.topics_file))
+    say("starting the supervised parts: stream, producer, dashboard")
+    supervised.ensure_running(settings)
+    states = supervised.part_states(settings)
+    producer_started_at = None
+    for name in START_ORDER:
+        if states[name].up:
+            report.already_running.append(name)
+            continue
+        if name == "producer":
+            producer_started_at = datetime.now(UTC)
+        _start_part(settings, name, report)
+    if producer_started_at is not None and "producer" in report.started:
+        say("waiting for the first alert to reach PostgreSQL")
+        report.first_alert_s = wait_for_first_alert(settings, producer_started_at,
+                                                    settings.demo.first_alert_timeout_s)
+        if report.first_alert_s is None:
+            report.failures.append(
+                f"stream: no alert reached PostgreSQL within "
+                f"{settings.demo.first_alert_timeout_s:.0f} s "
+                f"(log {supervised.log_path(settings, 'stream')})")
+    if settings.demo.airflow:
+        if "stream" in report.started and not airflow_server.running(settings):
+            _wait_for_silver(settings, say)
+        _start_airflow(settings, report, say)
+    report.total_s = time.monotonic() - began
+    return report
