@@ -14,9 +14,10 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	@test -x $(VENV)/bin/python || { echo "… creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "… installing the pinned Python packages into $(VENV) (first run: about 3 minutes, 1.6 GB)"
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -e '.[dev]' 2>&1 | grep --line-buffered -E '^(Collecting|Successfully installed|ERROR)' | cut -c1-100; exit $${PIPESTATUS[0]}
 	@rm -f $(VENV)/.installed-* && touch $@
 
 system-deps: ## install missing Debian packages (JDK 17, Maven, PostgreSQL)
@@ -28,18 +29,14 @@ setup: system-deps $(STAMP) ## create .venv, install pinned packages, cache the 
 up: setup ## start Kafka and PostgreSQL and apply the schema
 	$(PAYSTREAM) up
 
-down: ## stop the services `make up` started
+down: ## stop everything: producer, stream, dashboard, Airflow, Kafka, PostgreSQL
 	$(PAYSTREAM) down
 
 status: ## show what runs where
 	$(PAYSTREAM) status
 
-demo: setup ## run the platform: services, topics, schema, Airflow, then print where everything runs
-	$(PAYSTREAM) up
-	$(PAYSTREAM) topics
-	$(PAYSTREAM) airflow
-	@echo
-	$(PAYSTREAM) status
+demo: setup ## run the whole platform (services, stream, producer, dashboard, Airflow); `make down` stops it
+	$(PAYSTREAM) demo
 
 test: export PAYSTREAM_PROFILE = test
 test: setup ## run the whole suite on real services (own ports and state), then stop them

@@ -95,6 +95,26 @@ def lake_frame(lake_root: str, sql: str, params: list[Any] | None = None) -> pd.
         conn.close()
 
 
+def query_progress(settings: Settings) -> pd.DataFrame:
+    """Each streaming query's last batch, lag and records/s (checkpoints and Kafka end offsets);
+    lag stays empty when Kafka does not answer."""
+    from lakehouse.catalog import STREAMING_QUERIES
+    from lakehouse.stream_progress import query_progress as progress_of
+    from lakehouse.stream_progress import topic_end_offsets
+
+    topics = sorted({spec.topic for spec in STREAMING_QUERIES.values()})
+    try:
+        ends = topic_end_offsets(settings.kafka.bootstrap_servers, topics)
+    except Exception:  # noqa: BLE001 - Kafka down: show progress without lag
+        ends = {}
+    rows = [p for p in progress_of(settings.lake, ends) if p.batch is not None]
+    return pd.DataFrame(
+        [(p.query, p.topic, p.batch, p.lag_records, p.records_per_s, p.last_commit)
+         for p in rows],
+        columns=["query", "topic", "last batch", "lag (records)", "records/s",
+                 "last commit (UTC)"])
+
+
 METRICS_SUMMARY = """
 SELECT layer,
        sum(rows_in) AS rows_in,

@@ -17,6 +17,24 @@ TABLES = (
 
 
 @dataclass(frozen=True)
+class StreamingQuery:
+    """A query of `paystream stream`: its checkpoint folder and the Kafka topic it reads."""
+
+    checkpoint: str
+    topic: str
+
+
+STREAMING_QUERIES = {
+    "instant": StreamingQuery("instant", "transactions"),
+    "stateful": StreamingQuery("stateful_keyed", "transactions"),
+    "medallion": StreamingQuery("medallion", "transactions"),
+    "alerts_postgres": StreamingQuery("alerts_postgres", "alerts"),
+    "alerts_gold": StreamingQuery("alerts_gold", "alerts"),
+}
+"""The pipeline's queries by name, as `paystream stream --query` knows them."""
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Paths of the tables and checkpoints for one lake root."""
 

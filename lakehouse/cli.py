@@ -322,8 +322,6 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     """Run the Streamlit dashboard on loopback; unknown options go to streamlit."""
-    import subprocess
-
     from lakehouse import PROJECT_ROOT
 
     app = PROJECT_ROOT / "dashboard" / "app.py"
@@ -335,7 +333,10 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     extra = dict(zip(args.passed_through, args.passed_through[1:], strict=False))
     port = extra.get("--server.port", str(args.port))  # streamlit takes the last one given
     print(f"dashboard http://{args.host}:{port}  (Ctrl-C stops it)", flush=True)
-    return subprocess.call(argv, cwd=PROJECT_ROOT)
+    # exec, not a child: a signal meant for the dashboard (Ctrl-C, a supervisor's SIGTERM)
+    # reaches Streamlit itself, and no wrapper can exit leaving Streamlit behind.
+    os.chdir(PROJECT_ROOT)
+    os.execv(sys.executable, argv)
 
 
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:

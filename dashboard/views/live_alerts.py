@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from dashboard import data
+from dashboard.charts import time_chart
 from lakehouse.rules import SEVERITIES, load_rules
 
 REFRESH = "5s"
@@ -75,7 +76,7 @@ if selected:
         if activity.empty:
             st.info("No activity recorded for this user yet.")
         else:
-            st.bar_chart(activity, x="minute", y="payments")
+            st.altair_chart(time_chart(activity, "minute", "payments"), width="stretch")
         user_alerts = data.pg_frame(dsn, *data.alerts_query(
             data.AlertFilter(user_id=selected["user_id"]), 20))
         st.dataframe(user_alerts[["detected_at", "rule_id", "severity", "amount_eur"]],

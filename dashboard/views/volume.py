@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from dashboard import data
+from dashboard.charts import time_chart
 
 st.title("Volume and alerts over time")
 settings = data.settings()
@@ -31,7 +32,7 @@ if alerts.empty:
     st.info("No alerts in this window yet. Start `paystream produce` and `paystream stream`, "
             "or widen the window.")
 else:
-    st.bar_chart(alerts, x="bucket", y="alerts", color="rule_id")
+    st.altair_chart(time_chart(alerts, "bucket", "alerts", "rule_id"), width="stretch")
 
 minute_since = since.replace(second=0, microsecond=0)
 for by in ("currency", "country"):
@@ -40,4 +41,5 @@ for by in ("currency", "country"):
     if frame.empty:
         st.info("No payments in silver for this window yet (`paystream stream` lands them).")
     else:
-        st.area_chart(frame, x="bucket", y="payments", color=by)
+        st.altair_chart(time_chart(frame, "bucket", "payments", by, mark="area"),
+                        width="stretch")

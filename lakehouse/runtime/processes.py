@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lakehouse.errors import PaystreamError
 
@@ -86,26 +87,42 @@ def terminate(pid: int, timeout_s: float = 30.0) -> None:
     wait_until(lambda: not pid_alive(pid), 5.0)
 
 
+def process_tree(pid: int) -> list[Any]:
+    """A process and all its descendants (psutil handles; empty when it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def reap(family: list[Any], timeout_s: float) -> None:
+    """Wait for processes to exit; SIGKILL whichever remain after the timeout."""
+    import psutil
+
+    _, alive = psutil.wait_procs(family, timeout=timeout_s)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
 def terminate_tree(pid: int, timeout_s: float = 30.0) -> None:
     """SIGTERM a process, its process group and every descendant (some start their own
     session), then SIGKILL whatever is left after the timeout."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
+    family = process_tree(pid)
+    if not family:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     for member in family:
         with contextlib.suppress(psutil.NoSuchProcess):
             member.terminate()
-    _, alive = psutil.wait_procs(family, timeout=timeout_s)
-    for member in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    psutil.wait_procs(alive, timeout=5)
+    reap(family, timeout_s)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:

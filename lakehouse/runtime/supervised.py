@@ -207,14 +207,15 @@ def stop_part(settings: Settings, name: str) -> bool:
 
 
 def shutdown(settings: Settings) -> list[str]:
-    """Stop every part (producer, stream, dashboard), then supervisord; return what ran."""
+    """Stop every part (producer, stream, dashboard), then supervisord; return what ran.
+
+    Whatever the parts left behind (a Spark JVM finishing its exit) gets 30 s, then SIGKILL."""
     if not running(settings):
         return []
-    stopped = [name for name in PARTS if stop_part(settings, name)]
     pid = processes.read_pid(settings.run_dir / "supervisord.pid")
+    family = processes.process_tree(pid) if pid is not None else []
+    stopped = [name for name in PARTS if stop_part(settings, name)]
     with contextlib.suppress(OSError, xmlrpc.client.Error):
         _proxy(settings).supervisor.shutdown()
-    if pid is not None:
-        processes.wait_until(lambda: not processes.pid_alive(pid), 30)
+    processes.reap(family, timeout_s=30)
     return [*stopped, "supervisord"]
-

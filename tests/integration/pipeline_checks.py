@@ -36,6 +36,18 @@ def recreate_topics(settings: Settings) -> None:
             time.sleep(0.5)
 
 
+def topic_records(settings: Settings, topic: str) -> int:
+    """Records in a topic: the sum of its partitions' end offsets."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
 def clear_postgres(settings: Settings) -> None:
     """Empty the alert and metric tables the pipeline writes."""
     from spark_jobs.io import postgres_connection

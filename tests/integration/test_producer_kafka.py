@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 
+from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import Settings
 from producer.generator import PaymentStream
 from producer.main import ProduceRequest, generator_options
 from tests.conftest import run_cli
+from tests.integration.pipeline_checks import topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +89,7 @@ def test_replay_round_trip(live_services: Settings, unique_topic: str, tmp_path:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--rate", "10"], "--count N and/or --duration"),
-     (["--count", "5", "--scenarios", "bogus"], "unknown scenarios: bogus"),
+    [(["--count", "5", "--scenarios", "bogus"], "unknown scenarios: bogus"),
      (["--count", "5", "--start", "yesterday"], "is not an ISO-8601"),
      (["--count", "5", "--topic", "no_such_topic_here"], "does not exist"),
      (["--count", "-1"], "is negative")],
@@ -94,3 +100,29 @@ def test_produce_flag_errors_are_one_line(live_services: Settings, args: list[st
     assert result.returncode in (1, 2)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_produce_without_count_runs_until_sigterm_and_everything_acknowledged_arrived(
+        live_services: Settings, unique_topic: str) -> None:
+    """The README's live producer: no --count, no --duration; SIGTERM ends it cleanly."""
+    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    admin.create_topics([NewTopic(unique_topic, 3, 1)], wait_for_metadata=True)
+    admin.close()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", "200", "--fault-rate",
+         "0.02", "--topic", unique_topic, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert wait_until(lambda: process.poll() is not None
+                          or topic_records(live_services, unique_topic) >= 400, 120)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "stopped by SIGTERM" in out, out
+    acknowledged = re.search(r"acknowledged ([\d,]+), errors 0", out)
+    assert acknowledged, out
+    assert int(acknowledged.group(1).replace(",", "")) == topic_records(live_services, unique_topic)

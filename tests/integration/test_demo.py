@@ -1,0 +1,121 @@
+"""`paystream demo` end to end: the supervised platform reaches an alert, survives a killed
+stream, starts nothing twice and `down` leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from lakehouse.catalog import Catalog
+from lakehouse.runtime import processes
+from lakehouse.settings import Settings, load_settings
+from tests.conftest import free_port, run_cli
+from tests.integration.pipeline_checks import (
+    clear_postgres,
+    gold_alert_ids,
+    postgres_alert_ids,
+    reconcile,
+    recreate_topics,
+    topic_records,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _demo_env(settings: Settings, home: Path) -> dict[str, str]:
+    """A throwaway state folder whose demo uses the suite's Kafka and PostgreSQL as external
+    services (so `down` leaves them running), without Airflow (tested on its own)."""
+    return {
+        "PAYSTREAM_HOME": str(home),
+        "PAYSTREAM_JARS_DIR": str(settings.jars),
+        "PAYSTREAM_KAFKA__BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "PAYSTREAM_POSTGRES_DSN": settings.postgres_url(),
+        "PAYSTREAM_DEMO__AIRFLOW": "false",
+        "PAYSTREAM_DEMO__DASHBOARD_PORT": str(free_port()),
+        "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "5",
+    }
+
+
+def _status(env: dict[str, str]) -> dict[str, Any]:
+    result = run_cli("status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftovers(
+    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    home = tmp_path / "home"
+    env = _demo_env(live_services, home)
+    settings = load_settings(home=home, lake_root=home / "lake")
+    catalog = Catalog(home / "lake")
+    recreate_topics(live_services)
+    clear_postgres(live_services)
+    try:
+        first = run_cli("demo", env=env, timeout=900)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert "first alert    in PostgreSQL" in first.stdout, first.stdout
+        assert postgres_alert_ids(live_services)
+        state = _status(env)
+        assert {name: part["up"] for name, part in state["parts"].items()} == {
+            "producer": True, "stream": True, "dashboard": True}
+        with urllib.request.urlopen(f"{state['parts']['dashboard']['url']}/_stcore/health",
+                                    timeout=10) as answer:
+            assert answer.read() == b"ok"
+
+        again = run_cli("demo", env=env, timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "already running: stream, producer, dashboard" in again.stdout, again.stdout
+        assert "started:" not in again.stdout
+        assert {n: p["pid"] for n, p in _status(env)["parts"].items()} == {
+            n: p["pid"] for n, p in state["parts"].items()}
+
+        # A crashed stream is restarted by the supervisor and picks up where it stopped.
+        killed = state["parts"]["stream"]["pid"]
+        os.kill(killed, signal.SIGKILL)
+        assert processes.wait_until(
+            lambda: (_status(env)["parts"]["stream"]["pid"] or killed) != killed, 60)
+        stopped = run_cli("stop", "producer", env=env)
+        assert stopped.returncode == 0 and "producer stopped" in stopped.stdout, stopped.stderr
+        sent = topic_records(live_services, "transactions")
+        bronze = catalog.table("bronze.transactions_raw")
+        assert processes.wait_until(
+            lambda: spark.read.format("delta").load(bronze).count() == sent, 300, interval_s=3)
+        assert _status(env)["parts"]["stream"]["up"]
+
+        supervisord = processes.read_pid(settings.run_dir / "supervisord.pid")
+        assert supervisord is not None
+        family = _family(supervisord)
+        down = run_cli("down", env=env, timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert down.stdout.startswith("stopped stream, dashboard, supervisord"), down.stdout
+        assert [p.pid for p in family if _alive(p)] == []
+
+        # The stream stopped between batches; a catch-up run finishes what was in flight.
+        caught_up = run_cli("stream", "--available-now", env=env, timeout=900)
+        assert caught_up.returncode == 0, caught_up.stderr[-3000:]
+        reconcile(spark, catalog, sent)
+        assert postgres_alert_ids(live_services) == gold_alert_ids(spark, catalog)
+    finally:
+        run_cli("down", env=env, timeout=300)
+        recreate_topics(live_services)
+        clear_postgres(live_services)
