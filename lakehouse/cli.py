@@ -216,6 +216,15 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{timing.page:<16} p50 {timing.p50_ms:>7,.0f} ms   p95 {timing.p95_ms:>7,.0f} ms"
                   f"   ({timing.runs} renders)")
         return 0
+    if args.target == "sql":
+        from lakehouse.bench_sql import bench_sql
+
+        _say(f"bench sql: a {args.rows:,}-row gold.alerts table (written once), each query "
+             "5 times as a whole process both ways")
+        for query in bench_sql(settings, rows=args.rows):
+            print(f"{query.name:<34} paystream sql {query.paystream_s:6.2f} s   plain DuckDB "
+                  f"{query.duckdb_s:6.2f} s   ({query.ratio:.2f}x)")
+        return 0
     if args.target == "e2e":
         from spark_jobs.bench_e2e import bench_e2e
 
@@ -310,12 +319,18 @@ def cmd_dq(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     """Run SQL on the Delta tables through DuckDB, or open a prompt."""
-    from lakehouse.sql_shell import connect_lake, format_result, interactive, run_query
+    from lakehouse.sql_shell import (
+        connect_lake,
+        format_result,
+        interactive,
+        run_query,
+        tables_named_in,
+    )
 
-    conn = connect_lake(settings)
     if args.query is None:
-        interactive(conn, args.format)
+        interactive(connect_lake(settings), args.format)
         return 0
+    conn = connect_lake(settings, tables_named_in(args.query))  # only what the query reads
     print(format_result(run_query(conn, args.query), args.format))
     return 0
 
@@ -457,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default: an aligned table)")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
-    bench.add_argument("target", choices=["produce", "e2e", "dashboard"], help="what to measure")
+    bench.add_argument("target", choices=["produce", "e2e", "dashboard", "sql"],
+                       help="what to measure")
     bench.add_argument("--rate", type=float, default=2_000, help="e2e: events/s to send")
     bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")
     bench.add_argument("--lake-rows", type=int, default=0,
@@ -468,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--alerts", type=int, default=1_000_000,
                        help="dashboard: synthetic alerts in PostgreSQL")
     bench.add_argument("--runs", type=int, default=20, help="dashboard: renders per page")
+    bench.add_argument("--rows", type=int, default=10_000_000,
+                       help="sql: rows in the synthetic gold.alerts table")
     return parser
 
 

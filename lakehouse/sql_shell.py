@@ -40,22 +40,79 @@ def tables_named_in(sql: str) -> list[str]:
     return [table for table in TABLES if table.replace(".", "_") in words]
 
 
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_view_sql(name: str, columns: Sequence[str], files: Sequence[str]) -> str:
+    """A DuckDB view over a Delta snapshot's Parquet files, in the table's column order
+    (pure). Hive-style partition folders give the partition columns, so DuckDB prunes
+    files on them and pushes filters into its own Parquet reader."""
+    listed = ", ".join(_sql_string(f) for f in files)
+    selected = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    return (f'CREATE VIEW "{name}" AS SELECT {selected} FROM read_parquet([{listed}], '
+            "hive_partitioning = true, union_by_name = true)")
+
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR", "long": "BIGINT", "integer": "INTEGER", "short": "SMALLINT",
+    "byte": "TINYINT", "float": "FLOAT", "double": "DOUBLE", "boolean": "BOOLEAN",
+    "binary": "BLOB", "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP",
+}
+
+
+def duckdb_type(delta_type: str) -> str | None:
+    """The DuckDB type of a primitive Delta type name, None for one it does not map (pure)."""
+    if delta_type.startswith("decimal("):
+        return delta_type.upper()
+    return DUCKDB_TYPES.get(delta_type)
+
+
+def empty_view_sql(name: str, columns: Sequence[tuple[str, str]]) -> str | None:
+    """A typed, empty DuckDB view for a Delta table without files (pure); None when a column
+    is not a primitive type."""
+    typed = [(column, duckdb_type(kind)) for column, kind in columns]
+    if any(kind is None for _, kind in typed):
+        return None
+    selected = ", ".join(f'NULL::{kind} AS "' + column.replace('"', '""') + '"'
+                         for column, kind in typed)
+    return f'CREATE VIEW "{name}" AS SELECT {selected} WHERE false'
+
+
+def _register(conn: Any, name: str, path: str) -> bool:
+    """Register one Delta table as a view; False when there is no table at the path."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        return False
+    files = table.file_uris()
+    fields = table.schema().fields
+    # Reader version 1 means plain Parquet files: no deletion vectors, no column mapping.
+    plain = table.protocol().min_reader_version == 1
+    empty = None if files else empty_view_sql(
+        name, [(f.name, str(getattr(f.type, "type", ""))) for f in fields])
+    if plain and files:
+        conn.execute(parquet_view_sql(name, [f.name for f in fields], files))
+    elif plain and empty is not None:
+        conn.execute(empty)
+    else:  # features or types only delta-rs reads correctly (it needs pyarrow: slower start)
+        conn.register(name, table.to_pyarrow_dataset())
+    return True
+
+
 def connect_lake(settings: Settings, tables: Sequence[str] = TABLES) -> Any:
     """A DuckDB connection with the existing Delta tables among `tables` registered as views."""
     import duckdb
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
 
     conn = duckdb.connect(config={"autoinstall_known_extensions": False,
                                   "autoload_known_extensions": False})
     conn.execute("SET TimeZone = 'UTC'")
     catalog = Catalog(settings.lake)
     for table in tables:
-        try:
-            dataset = DeltaTable(catalog.table(table)).to_pyarrow_dataset()
-        except TableNotFoundError:
-            continue
-        conn.register(catalog.sql_name(table), dataset)
+        _register(conn, catalog.sql_name(table), catalog.table(table))
     return conn
 
 

@@ -53,3 +53,56 @@ def test_tables_named_in_a_query() -> None:
     assert tables_named_in("SELECT * FROM gold_alerts a JOIN silver_transactions s USING "
                            "(transaction_id)") == ["silver.transactions", "gold.alerts"]
     assert tables_named_in("SELECT 1") == []
+
+
+def _alerts_table(path, rows: int) -> None:  # type: ignore[no-untyped-def]
+    from lakehouse.bench_sql import write_alerts_table
+
+    write_alerts_table(path, rows, date(2026, 11, 1))
+
+
+def test_parquet_views_answer_like_delta_rs_and_prune_partitions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+    from deltalake import DeltaTable
+
+    from lakehouse.catalog import Catalog
+    from lakehouse.settings import load_settings
+    from lakehouse.sql_shell import connect_lake
+
+    lake = tmp_path / "lake"
+    _alerts_table(Catalog(lake).table("gold.alerts"), 5_000)
+    ours = connect_lake(load_settings(lake_root=lake), ["gold.alerts"])
+    reference = duckdb.connect()
+    reference.register("gold_alerts", DeltaTable(Catalog(lake).table("gold.alerts"))
+                       .to_pyarrow_dataset())
+    for sql in ("SELECT * FROM gold_alerts ORDER BY alert_id",
+                "SELECT rule_id, count(*), sum(amount_eur) FROM gold_alerts GROUP BY 1 ORDER BY 1",
+                "SELECT event_date, count(*) FROM gold_alerts WHERE event_date = DATE "
+                "'2026-11-10' GROUP BY 1"):
+        assert ours.execute(sql).fetchall() == reference.execute(sql).fetchall(), sql
+    columns = [d[0] for d in ours.execute("SELECT * FROM gold_alerts LIMIT 0").description]
+    assert columns == [f.name for f in DeltaTable(Catalog(lake).table("gold.alerts"))
+                       .schema().fields]
+    plan = "\n".join(str(row) for row in ours.execute(
+        "EXPLAIN ANALYZE SELECT count(*) FROM gold_alerts "
+        "WHERE event_date = DATE '2026-11-10'").fetchall())
+    assert "Total Files Read: 1" in plan, plan
+
+
+def test_a_table_without_files_is_an_empty_typed_view(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lakehouse.catalog import Catalog
+    from lakehouse.settings import load_settings
+    from lakehouse.sql_shell import connect_lake, empty_view_sql
+
+    lake = tmp_path / "lake"
+    path = Catalog(lake).table("gold.alerts")
+    _alerts_table(path, 10)
+    from deltalake import DeltaTable
+
+    DeltaTable(path).delete()  # every file removed from the snapshot
+    conn = connect_lake(load_settings(lake_root=lake), ["gold.alerts"])
+    relation = conn.execute("SELECT * FROM gold_alerts")
+    assert relation.fetchall() == []
+    types = [d[1] for d in relation.description]
+    assert types[4:6] == ["DECIMAL(18,2)", "TIMESTAMP WITH TIME ZONE"]
+    assert empty_view_sql("t", [("a", "array")]) is None
