@@ -1,6 +1,7 @@
 """Daily backfill: recompute a day's gold from silver with the shared batch rules, report it.
 
-Runs daily for the day before, without catch-up (a month of empty days
+Runs once each UTC day has ended and reports that day (its data interval:
+the logical date is the day's start), without catch-up (a month of empty days
 would swamp a small machine on first start); backfill a range on demand with
 `airflow backfill create --dag-id daily_backfill_report --from-date 2026-11-20
 --to-date 2026-11-25`. A run triggered by hand (`paystream demo` does so)
@@ -16,12 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
 
 @dag(
     dag_id="daily_backfill_report",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

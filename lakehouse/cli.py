@@ -89,8 +89,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if airflow.password:
         print(f"airflow login  {airflow.user} / {airflow.password}")
     if "airflow" in report.started:
-        print("dags           unpaused; their first runs (data quality, today's report) "
-              "start now")
+        print("dags           unpaused: data quality, yesterday's report and maintenance run "
+              "now" + (", with a report of today so far" if report.triggered else ""))
     docs = gx_project_dir(settings) / "gx/uncommitted/data_docs/local_site/index.html"
     print(f"data docs      {docs}")
     print('query the lake paystream sql "SELECT rule_id, count(*) FROM gold_alerts GROUP BY 1"')

@@ -14,6 +14,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lakehouse import PROJECT_ROOT
 from lakehouse.errors import PaystreamError
@@ -120,6 +121,38 @@ def start(settings: Settings) -> AirflowInfo:
         raise PaystreamError(f"Airflow did not come up within {conf.start_timeout_s:.0f} s; "
                              f"see {log}")
     return info(settings)
+
+
+def _api(settings: Settings, method: str, path: str, body: dict[str, Any],
+         token: str | None = None) -> dict[str, Any]:
+    """One JSON call to Airflow's REST API; a refusal becomes a one-line error."""
+    import urllib.error
+
+    request = urllib.request.Request(
+        f"{info(settings).url}{path}", method=method, data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.loads(response.read() or b"{}"))
+    except urllib.error.HTTPError as error:
+        detail = " ".join(error.read().decode(errors="replace").split())[:200]
+        raise PaystreamError(f"Airflow refused {method} {path}: {error.code} {detail}") from error
+    except OSError as error:
+        raise PaystreamError(f"Airflow at {info(settings).url} did not answer: {error}") from error
+
+
+def trigger(settings: Settings, dag_id: str) -> str:
+    """Start a run of a DAG with logical date now, through the REST API; return its run id."""
+    from datetime import UTC, datetime
+
+    password = login_password(settings)
+    if password is None:
+        raise PaystreamError(f"Airflow has no login yet; see {info(settings).log}")
+    token = _api(settings, "POST", "/auth/token", {"username": ADMIN, "password": password})
+    run = _api(settings, "POST", f"/api/v2/dags/{dag_id}/dagRuns",
+               {"logical_date": datetime.now(UTC).isoformat()}, token["access_token"])
+    return str(run["dag_run_id"])
 
 
 def stop(settings: Settings) -> bool:
