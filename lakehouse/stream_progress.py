@@ -113,8 +113,7 @@ def topic_end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, dict[i
     """The end offset of every partition of the topics (one short-lived consumer)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000,
-                             api_version_auto_timeout_ms=5000)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         found: dict[str, dict[int, int]] = {}
         for topic in topics:

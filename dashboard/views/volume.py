@@ -32,7 +32,8 @@ if alerts.empty:
     st.info("No alerts in this window yet. Start `paystream produce` and `paystream stream`, "
             "or widen the window.")
 else:
-    st.altair_chart(time_chart(alerts, "bucket", "alerts", "rule_id"), width="stretch")
+    st.altair_chart(time_chart(alerts, "bucket", "alerts", "rule_id", bucket=bucket),
+                    width="stretch")
 
 minute_since = since.replace(second=0, microsecond=0)
 for by in ("currency", "country"):
@@ -41,5 +42,5 @@ for by in ("currency", "country"):
     if frame.empty:
         st.info("No payments in silver for this window yet (`paystream stream` lands them).")
     else:
-        st.altair_chart(time_chart(frame, "bucket", "payments", by, mark="area"),
+        st.altair_chart(time_chart(frame, "bucket", "payments", by, mark="area", bucket=bucket),
                         width="stretch")

@@ -165,6 +165,10 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []  # e.g. Vega refusing a chart spec: the chart stays blank
+            page.on("console", lambda message: errors.append(message.text)
+                    if message.type == "error" and "Failed to load resource" not in message.text
+                    else None)
             for path, heading in PAGES.items():
                 # the default page lives at the root URL
                 page.goto(f"{served_dashboard}/{'' if path == 'live_alerts' else path}")
@@ -172,6 +176,9 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                 if path == "live_alerts":
                     page.wait_for_selector(f"h3:has-text('Alert {newest}')", timeout=90_000)
                 page.wait_for_selector(RENDERED[path], timeout=90_000)
+                if RENDERED[path].endswith("stVegaLiteChart']"):
+                    page.wait_for_selector(f"{RENDERED[path]} .marks", timeout=90_000)
+                assert errors == [], (path, errors[:3])
                 html = page.content()
                 assert heading in html and "Page not found" not in html
                 page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)

@@ -49,6 +49,13 @@ def _status(env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
+def _lake_lag(settings: Settings, lake: Path) -> int | None:
+    from lakehouse.stream_progress import query_progress, topic_end_offsets
+
+    ends = topic_end_offsets(settings.kafka.bootstrap_servers, ["transactions", "alerts"])
+    return {p.query: p.lag_records for p in query_progress(lake, ends)}["medallion"]
+
+
 def _family(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
@@ -101,6 +108,9 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
         assert processes.wait_until(
             lambda: spark.read.format("delta").load(bronze).count() == sent, 300, interval_s=3)
         assert _status(env)["parts"]["stream"]["up"]
+        # what the dashboard's health page shows: the lake query's lag reaches zero
+        assert processes.wait_until(lambda: _lake_lag(live_services, home / "lake") == 0, 120,
+                                    interval_s=2)
 
         supervisord = processes.read_pid(settings.run_dir / "supervisord.pid")
         assert supervisord is not None
