@@ -129,3 +129,20 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
         run_cli("down", env=env, timeout=300)
         recreate_topics(live_services)
         clear_postgres(live_services)
+
+
+def test_a_part_whose_port_is_taken_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("start", "dashboard", env={
+            "PAYSTREAM_HOME": str(tmp_path / "home"),
+            "PAYSTREAM_DEMO__DASHBOARD_PORT": str(port)})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {port}" in lines[0] and "PAYSTREAM_DEMO__DASHBOARD_PORT" in lines[0]
+    assert not (tmp_path / "home" / "run" / "supervisord.pid").exists()
