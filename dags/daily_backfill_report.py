@@ -1,11 +1,14 @@
 """Daily backfill: recompute a day's gold from silver with the shared batch rules, report it.
 
-Runs once each UTC day has ended and reports that day (its data interval:
-the logical date is the day's start), without catch-up (a month of empty days
-would swamp a small machine on first start); backfill a range on demand with
+Runs at 01:30 UTC for the day before (its data interval starts at 01:30 of
+that day, so the logical date names it), once the pipeline's allowed
+lateness (30 minutes by default) has passed, so late payments are in; without
+catch-up (a month of empty days would swamp a small machine on first start);
+backfill a range on demand with
 `airflow backfill create --dag-id daily_backfill_report --from-date 2026-11-20
 --to-date 2026-11-25`. A run triggered by hand (`paystream demo` does so)
-reports its logical date: today so far.
+reports its logical date; for today that is a report so far, which leaves the
+gold tables to the stream.
 For the logical date it rewrites that day's gold alerts and per-minute
 activity (replaceWhere on the date partition, so reruns are idempotent),
 writes gold.daily_report and mirrors it to PostgreSQL payments.daily_reports.
@@ -22,7 +25,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 
 @dag(
     dag_id="daily_backfill_report",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=CronDataIntervalTimetable("30 1 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

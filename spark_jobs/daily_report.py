@@ -11,12 +11,16 @@ For a date D (the DAG's logical date):
    and MCC, alerts by rule and severity, top users and merchants by alerts,
    quarantine counts by reason, and streamed-versus-batch reconciliation
    (replaceWhere on report_date); mirrored to PostgreSQL payments.daily_reports.
+
+A day the stream may still write to (it has not ended plus the allowed
+lateness) gets its report only, "so far": steps 1 and 2 would conflict with
+the stream's appends to the same partitions, and their rows are not final yet.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
@@ -109,8 +113,18 @@ def _replace_day(df: DataFrame, path: str, column: str, day: date,
      .partitionBy(*partition_by).save(path))
 
 
-def run(spark: SparkSession, settings: Settings, day: date) -> dict[str, Any]:
-    """Backfill one date: gold alerts and activity from silver, then its report; return it."""
+def day_is_closed(day: date, now: datetime, allowed_lateness_s: int) -> bool:
+    """True once a day has ended and its late payments can no longer arrive (pure)."""
+    end = datetime.combine(day + timedelta(days=1), time(), UTC)
+    return now >= end + timedelta(seconds=allowed_lateness_s)
+
+
+def run(spark: SparkSession, settings: Settings, day: date,
+        now: datetime | None = None) -> dict[str, Any]:
+    """Backfill one date: gold alerts and activity from silver, then its report; return it.
+
+    A day not yet closed (see day_is_closed) gets its report only, leaving gold to the stream.
+    """
     from pyspark.sql import functions as F
 
     from spark_jobs.gold_alerts import TABLE as ALERTS
@@ -133,10 +147,11 @@ def run(spark: SparkSession, settings: Settings, day: date) -> dict[str, Any]:
     streamed = kept.where(F.col("gold_batch_id") != BACKFILL_BATCH_ID)
     alerts_day = kept.unionByName(
         batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
-    _replace_day(alerts_day, alerts_path, "event_date", day, ("event_date",))
-    for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
-        _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,
-                     ("event_date",))
+    if day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s):
+        _replace_day(alerts_day, alerts_path, "event_date", day, ("event_date",))
+        for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
+            _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,
+                         ("event_date",))
     row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()
     _replace_day(row, catalog.table(TABLE), "report_date", day, ("report_date",))
     document: dict[str, Any] = json.loads(str(row.toJSON().first() or "{}"))
