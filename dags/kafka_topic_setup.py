@@ -29,10 +29,10 @@ def kafka_topic_setup() -> None:
     def reconcile() -> list[str]:
         """Apply the changes the topics file asks for; return them as text."""
         from lakehouse.settings import load_settings
-        from lakehouse.topics import load_topic_specs, reconcile_topics
+        from lakehouse.topics import reconcile_topics, topic_specs
 
         settings = load_settings()
-        specs = load_topic_specs(settings.kafka.topics_file)
+        specs = topic_specs(settings)
         changes = reconcile_topics(settings.kafka.bootstrap_servers, specs)
         return [f"{c.topic}: {c.action} ({c.detail})" for c in changes]
 
@@ -40,10 +40,10 @@ def kafka_topic_setup() -> None:
     def verify(applied: list[str]) -> None:
         """Fail when the cluster still differs from the topics file."""
         from lakehouse.settings import load_settings
-        from lakehouse.topics import load_topic_specs, reconcile_topics
+        from lakehouse.topics import reconcile_topics, topic_specs
 
         settings = load_settings()
-        specs = load_topic_specs(settings.kafka.topics_file)
+        specs = topic_specs(settings)
         left = reconcile_topics(settings.kafka.bootstrap_servers, specs, dry_run=True)
         if left:
             raise RuntimeError("topics still differ from the file: " + "; ".join(

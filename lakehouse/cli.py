@@ -58,6 +58,15 @@ def _print_status(state: dict) -> None:  # type: ignore[type-arg]
     rows = [("kafka", mark[kafka["up"]], kafka["bootstrap"], kafka["log"]),
             ("postgres", mark[pg["up"]], pg["dsn"], pg["log"]),
             ("airflow", "up" if airflow["up"] else "off", airflow["url"], airflow["log"])]
+    if kafka.get("embedded") and len(kafka.get("pids", {})) > 1:
+        rows[0] = ("kafka", mark[kafka["up"]],
+                   f"{kafka['bootstrap']} ({kafka['brokers']} of {len(kafka['pids'])} brokers)",
+                   kafka["log"])
+    if "spark" in state:
+        spark = state["spark"]
+        rows.append(("spark", mark[spark["up"]], f"{spark['master']} ({spark['alive_workers']} "
+                     f"of {spark['workers']} workers alive, UI {spark['ui']})",
+                     spark["logs"]["master"]))
     for name, part in state["parts"].items():
         where = part.get("url") or (f"pid {part['pid']}" if part["pid"] else "-")
         if part.get("url") and part["pid"]:
@@ -143,7 +152,8 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.topics import load_topic_specs, reconcile_topics
 
     path = Path(args.file) if args.file else settings.kafka.topics_file
-    specs = load_topic_specs(path)
+    specs = load_topic_specs(path, settings.kafka.replication_factor,
+                             settings.kafka.min_insync_replicas)
     changes = reconcile_topics(settings.kafka.bootstrap_servers, specs, dry_run=args.dry_run)
     verb = "would apply" if args.dry_run else "applied"
     for change in changes:

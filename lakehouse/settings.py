@@ -44,11 +44,32 @@ class KafkaSettings(BaseModel):
     heap_mb: int = 768
     start_timeout_s: float = 60.0
     topics_file: Path = CONFIG_DIR / "kafka_topics.yaml"
+    brokers: int = Field(
+        default=1, ge=1, le=9,
+        description="Embedded brokers (KRaft, combined roles, one quorum); node n listens on "
+                    "port + 2(n-1) and controller_port + 2(n-1)")
+    replication_factor: int | None = Field(
+        default=None, description="Overrides the topics file's replication factor")
+    min_insync_replicas: int | None = Field(
+        default=None, description="Overrides the topics file's min.insync.replicas")
+
+    @property
+    def nodes(self) -> range:
+        """The embedded brokers' node ids, from 1."""
+        return range(1, self.brokers + 1)
+
+    def broker_port(self, node: int) -> int:
+        """The client port of embedded node `node`."""
+        return self.port + 2 * (node - 1)
+
+    def controller_port_of(self, node: int) -> int:
+        """The controller port of embedded node `node`."""
+        return self.controller_port + 2 * (node - 1)
 
     @property
     def bootstrap_servers(self) -> str:
         """The bootstrap servers clients connect to."""
-        return self.bootstrap or f"{self.host}:{self.port}"
+        return self.bootstrap or ",".join(f"{self.host}:{self.broker_port(n)}" for n in self.nodes)
 
     @property
     def embedded(self) -> bool:
@@ -80,6 +101,15 @@ class SparkSettings(BaseModel):
     driver_memory: str = "2g"
     shuffle_partitions: int = 4
     ui_enabled: bool = False
+    standalone_workers: int = Field(
+        default=0, description="Workers of a Spark standalone cluster `up` starts (0 = none)")
+    standalone_host: str = "127.0.0.1"
+    standalone_port: int = 7077
+    standalone_ui_port: int = Field(default=8090, description="master UI; worker n: + n")
+    standalone_start_timeout_s: float = 90.0
+    worker_cores: int = 1
+    worker_memory: str = "1g"
+    executor_memory: str = "768m"
 
 
 class AirflowSettings(BaseModel):

@@ -72,9 +72,10 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     for folder in (warehouse, local_dir, settings.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
     conf = settings.spark
+    on_cluster = conf.master.startswith("spark://")
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(local_master_plus(conf.master, extra_threads))
+        .master(conf.master if on_cluster else local_master_plus(conf.master, extra_threads))
         .config("spark.jars", jars)
         .config("spark.driver.memory", conf.driver_memory)
         .config("spark.driver.host", "127.0.0.1")
@@ -110,6 +111,10 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
                 "org.apache.spark.sql.execution.streaming.checkpointing."
                 "FileSystemBasedCheckpointFileManager")
     )
+    if on_cluster:  # executors: one core each, the same Python; spark.jars reach them too
+        builder = (builder.config("spark.executor.memory", conf.executor_memory)
+                   .config("spark.executor.cores", "1")
+                   .config("spark.pyspark.python", sys.executable))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
 from lakehouse.errors import PaystreamError
+
+if TYPE_CHECKING:
+    from lakehouse.settings import Settings
 
 Action = Literal["create", "grow_partitions", "set_config", "cannot_shrink", "replication_differs"]
 APPLIED_ACTIONS: frozenset[str] = frozenset({"create", "grow_partitions", "set_config"})
@@ -53,8 +56,10 @@ class TopicChange:
         return self.action in APPLIED_ACTIONS
 
 
-def load_topic_specs(path: Path) -> list[TopicSpec]:
-    """Read the topics file; defaults apply to every topic and per-topic keys win."""
+def load_topic_specs(path: Path, replication_factor: int | None = None,
+                     min_insync_replicas: int | None = None) -> list[TopicSpec]:
+    """Read the topics file; defaults apply to every topic and per-topic keys win; the two
+    overrides (a profile's, e.g. the cluster's 3 and 2) win over both."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
@@ -65,7 +70,10 @@ def load_topic_specs(path: Path) -> list[TopicSpec]:
         entry = entry or {}
         config = {**defaults.get("config", {}), **entry.get("config", {})}
         partitions = int(entry.get("partitions", defaults.get("partitions", 1)))
-        replication = int(entry.get("replication_factor", defaults.get("replication_factor", 1)))
+        replication = replication_factor or int(
+            entry.get("replication_factor", defaults.get("replication_factor", 1)))
+        if min_insync_replicas is not None:
+            config["min.insync.replicas"] = min_insync_replicas
         if partitions < 1 or replication < 1:
             raise PaystreamError(f"topic {name} in {path}: partitions and replication must be >= 1")
         specs.append(TopicSpec(name, partitions, replication,
@@ -73,6 +81,12 @@ def load_topic_specs(path: Path) -> list[TopicSpec]:
     if not specs:
         raise PaystreamError(f"{path} lists no topics")
     return specs
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The topics of these settings: the topics file with the profile's overrides."""
+    kafka = settings.kafka
+    return load_topic_specs(kafka.topics_file, kafka.replication_factor, kafka.min_insync_replicas)
 
 
 def plan_topic_changes(specs: list[TopicSpec], actual: dict[str, TopicState]) -> list[TopicChange]:

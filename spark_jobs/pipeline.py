@@ -122,11 +122,11 @@ def _enabled_rules() -> list[str]:
 def realtime_threads(settings: Settings) -> int:
     """Task threads real-time mode holds: one per `transactions` partition (0 when off)."""
     from lakehouse.rules import INSTANT_RULES
-    from lakehouse.topics import load_topic_specs
+    from lakehouse.topics import topic_specs
 
     if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & set(_enabled_rules()):
         return 0
-    specs = {spec.name: spec for spec in load_topic_specs(settings.kafka.topics_file)}
+    specs = {spec.name: spec for spec in topic_specs(settings)}
     # One held slot per partition, plus slots for the other queries' tasks to start at once
     # (threads, not cores: they queue on the CPU instead of behind each other's stages).
     return specs["transactions"].partitions + len(ALL_QUERIES)

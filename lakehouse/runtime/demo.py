@@ -113,7 +113,7 @@ def _start_airflow(settings: Settings, report: DemoReport, say: Callable[[str], 
 
 def run_demo(settings: Settings, say: Callable[[str], None] = lambda _: None) -> DemoReport:
     """Bring up every part that is not running yet; wait for the first alert in PostgreSQL."""
-    from lakehouse.topics import load_topic_specs, reconcile_topics
+    from lakehouse.topics import reconcile_topics, topic_specs
 
     began = time.monotonic()
     report = DemoReport()
@@ -121,7 +121,7 @@ def run_demo(settings: Settings, say: Callable[[str], None] = lambda _: None) ->
     report.started += list(up.started)
     report.already_running += up.already_running
     say("creating the Kafka topics")
-    reconcile_topics(settings.kafka.bootstrap_servers, load_topic_specs(settings.kafka.topics_file))
+    reconcile_topics(settings.kafka.bootstrap_servers, topic_specs(settings))
     say("starting the supervised parts: stream, producer, dashboard")
     supervised.ensure_running(settings)
     states = supervised.part_states(settings)

@@ -1,4 +1,9 @@
-"""One real Apache Kafka broker in KRaft mode, run from the official jars on Maven Central."""
+"""Real Apache Kafka brokers in KRaft mode, run from the official jars on Maven Central.
+
+One node by default; the cluster profile runs three (combined broker and
+controller roles, one quorum, one cluster id, separate ports and log dirs).
+Node 1 keeps the single broker's paths, so a state folder can grow a cluster.
+"""
 
 from __future__ import annotations
 
@@ -31,43 +36,48 @@ class BrokerPaths:
     console_log: Path
 
     @classmethod
-    def of(cls, settings: Settings) -> BrokerPaths:
-        """The broker's paths for these settings."""
-        root = settings.home / "kafka"
+    def of(cls, settings: Settings, node: int = 1) -> BrokerPaths:
+        """The paths of embedded node `node` for these settings."""
+        suffix = "" if node == 1 else f"-{node}"
+        root = settings.home / f"kafka{suffix}"
         return cls(
             root=root,
             data=root / "data",
             config=root / "server.properties",
             log4j=root / "log4j2.properties",
-            cluster_id=root / "cluster.id",
-            pid=settings.run_dir / "kafka.pid",
-            server_log=settings.logs_dir / "kafka.log",
-            console_log=settings.logs_dir / "kafka.out",
+            cluster_id=settings.home / "kafka" / "cluster.id",
+            pid=settings.run_dir / f"kafka{suffix}.pid",
+            server_log=settings.logs_dir / f"kafka{suffix}.log",
+            console_log=settings.logs_dir / f"kafka{suffix}.out",
         )
 
 
-def server_properties(kafka: KafkaSettings, data_dir: Path) -> str:
-    """The broker's server.properties: one combined broker+controller node on loopback."""
+def server_properties(kafka: KafkaSettings, data_dir: Path, node: int = 1) -> str:
+    """server.properties of one combined broker+controller node on loopback."""
     host = kafka.host
+    port, controller = kafka.broker_port(node), kafka.controller_port_of(node)
+    voters = ",".join(f"{n}@{host}:{kafka.controller_port_of(n)}" for n in kafka.nodes)
+    replicas = str(min(3, kafka.brokers))
+    min_isr = str(min(2, kafka.brokers))
     lines = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{kafka.controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{kafka.port},CONTROLLER://{host}:{kafka.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{kafka.port}",
+        "node.id": str(node),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
+        "offsets.topic.replication.factor": replicas,
         "offsets.topic.num.partitions": "4",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": "2097152",
     }
@@ -96,17 +106,23 @@ def broker_classpath(settings: Settings) -> str:
     return ":".join(str(jar) for jar in jars)
 
 
-def running_pid(settings: Settings) -> int | None:
-    """The pid of the broker this state folder started, if it still runs."""
-    paths = BrokerPaths.of(settings)
+def running_pid(settings: Settings, node: int = 1) -> int | None:
+    """The pid of embedded node `node` this state folder started, if it still runs."""
+    paths = BrokerPaths.of(settings, node)
     pid = processes.read_pid(paths.pid)
     if pid is not None and str(paths.config) in processes.process_cmdline(pid):
         return pid
     return None
 
 
-def _java_command(settings: Settings, java: Path, classpath: str, main: str) -> list[str]:
-    paths = BrokerPaths.of(settings)
+def running_pids(settings: Settings) -> dict[int, int | None]:
+    """Every embedded node's pid (None when it does not run)."""
+    return {node: running_pid(settings, node) for node in settings.kafka.nodes}
+
+
+def _java_command(settings: Settings, java: Path, classpath: str, main: str,
+                  node: int = 1) -> list[str]:
+    paths = BrokerPaths.of(settings, node)
     return [
         str(java),
         f"-Xms{settings.kafka.heap_mb}m",
@@ -120,28 +136,40 @@ def _java_command(settings: Settings, java: Path, classpath: str, main: str) -> 
     ]
 
 
-def start(settings: Settings) -> subprocess.Popen[bytes]:
-    """Write the config, format storage on the first start, and launch the broker."""
-    paths = BrokerPaths.of(settings)
+def start(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    """Write each node's config, format storage on its first start, launch the nodes not
+    running yet (all share one cluster id); return the launched processes."""
     java = find_java()
     classpath = broker_classpath(settings)
-    for folder in (paths.root, paths.data, settings.run_dir, settings.logs_dir):
+    launched = []
+    for node in settings.kafka.nodes:
+        if running_pid(settings, node) is not None:
+            continue
+        launched.append(_start_node(settings, node, java, classpath))
+    return launched
+
+
+def _start_node(settings: Settings, node: int, java: Path,
+                classpath: str) -> subprocess.Popen[bytes]:
+    paths = BrokerPaths.of(settings, node)
+    for folder in (paths.root, paths.data, paths.cluster_id.parent, settings.run_dir,
+                   settings.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    paths.config.write_text(server_properties(settings.kafka, paths.data))
+    paths.config.write_text(server_properties(settings.kafka, paths.data, node))
     paths.log4j.write_text(log4j_properties(paths.server_log))
     if not (paths.data / "meta.properties").exists():
         if not paths.cluster_id.exists():
             paths.cluster_id.write_text(kraft_cluster_id())
         cluster_id = paths.cluster_id.read_text().strip()
         processes.run_checked(
-            _java_command(settings, java, classpath, "kafka.tools.StorageTool")
+            _java_command(settings, java, classpath, "kafka.tools.StorageTool", node)
             + ["format", f"--cluster-id={cluster_id}", "-c", str(paths.config)],
-            "formatting the Kafka storage",
+            f"formatting the Kafka storage of node {node}",
             log=paths.console_log,
         )
     with open(paths.console_log, "ab") as console:
         process = subprocess.Popen(
-            _java_command(settings, java, classpath, "kafka.Kafka") + [str(paths.config)],
+            _java_command(settings, java, classpath, "kafka.Kafka", node) + [str(paths.config)],
             stdout=console,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -165,14 +193,14 @@ def kraft_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().by
             return cluster_id
 
 
-def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when a real metadata request to the cluster succeeds."""
+def live_brokers(bootstrap: str, timeout_s: float = 3.0) -> int:
+    """How many brokers a real metadata request reports (0 when none answers)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    if not processes.tcp_reachable(host, int(port), timeout_s):
-        return False
+    if not any(processes.tcp_reachable(h, int(p), timeout_s) for h, _, p in
+               (server.rpartition(":") for server in bootstrap.split(","))):
+        return 0
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
@@ -180,44 +208,59 @@ def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
             client_id="paystream-probe",
         )
     except (KafkaError, OSError, ValueError):
-        return False
+        return 0
     try:
-        admin.describe_cluster()
-        return True
+        return len(admin.describe_cluster().get("brokers", []))
     except (KafkaError, OSError, ValueError):
-        return False
+        return 0
     finally:
         admin.close()
 
 
-def wait_ready(settings: Settings, process: subprocess.Popen[bytes]) -> float:
-    """Block until the broker answers a metadata request; return the seconds it took."""
-    paths = BrokerPaths.of(settings)
+def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """True when a real metadata request to the cluster succeeds."""
+    return live_brokers(bootstrap, timeout_s) > 0
+
+
+def wait_ready(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> float:
+    """Block until every embedded broker is in the cluster's metadata; return the seconds."""
     started = time.monotonic()
     deadline = started + settings.kafka.start_timeout_s
+    wanted = settings.kafka.brokers
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise PaystreamError(
-                f"the Kafka broker exited with code {process.returncode} while starting; "
-                f"see {paths.server_log} and {paths.console_log}"
-            )
-        if metadata_ok(settings.kafka.bootstrap_servers, timeout_s=1.0):
+        for node, process in zip(_nodes_of(settings, launched), launched, strict=True):
+            if process.poll() is not None:
+                paths = BrokerPaths.of(settings, node)
+                raise PaystreamError(
+                    f"Kafka node {node} exited with code {process.returncode} while starting; "
+                    f"see {paths.server_log} and {paths.console_log}"
+                )
+        if live_brokers(settings.kafka.bootstrap_servers, timeout_s=1.0) >= wanted:
             return time.monotonic() - started
         time.sleep(0.25)
-    processes.terminate(process.pid, timeout_s=10)
-    paths.pid.unlink(missing_ok=True)
+    for process in launched:
+        processes.terminate(process.pid, timeout_s=10)
+    for node in settings.kafka.nodes:
+        if running_pid(settings, node) is None:
+            BrokerPaths.of(settings, node).pid.unlink(missing_ok=True)
     raise PaystreamError(
         f"the Kafka broker was not up within {settings.kafka.start_timeout_s:g} s; "
-        f"see {paths.server_log}"
+        f"see {BrokerPaths.of(settings).server_log}"
     )
 
 
+def _nodes_of(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> list[int]:
+    by_pid = {pid: node for node, pid in running_pids(settings).items() if pid is not None}
+    return [by_pid.get(process.pid, 0) for process in launched]
+
+
 def stop(settings: Settings) -> bool:
-    """Stop the broker this state folder started; return whether one was running."""
-    pid = running_pid(settings)
-    if pid is None:
-        BrokerPaths.of(settings).pid.unlink(missing_ok=True)
-        return False
-    processes.terminate(pid, timeout_s=30)
-    BrokerPaths.of(settings).pid.unlink(missing_ok=True)
-    return True
+    """Stop every node this state folder started; return whether any was running."""
+    stopped = False
+    for node in reversed(settings.kafka.nodes):
+        pid = running_pid(settings, node)
+        if pid is not None:
+            processes.terminate(pid, timeout_s=30)
+            stopped = True
+        BrokerPaths.of(settings, node).pid.unlink(missing_ok=True)
+    return stopped

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import airflow_server, kafka_broker, postgres_server, processes, supervised
+from lakehouse.runtime import (
+    airflow_server,
+    kafka_broker,
+    postgres_server,
+    processes,
+    spark_cluster,
+    supervised,
+)
 from lakehouse.runtime.java import find_java
 from lakehouse.settings import Settings
 
@@ -35,9 +42,18 @@ def _preflight(settings: Settings, kafka_needed: bool, postgres_needed: bool) ->
     if kafka_needed:
         find_java()
         kafka = settings.kafka
-        processes.require_free_port(kafka.host, kafka.port, "Kafka broker", "PAYSTREAM_KAFKA__PORT")
-        processes.require_free_port(kafka.host, kafka.controller_port, "Kafka controller",
-                                    "PAYSTREAM_KAFKA__CONTROLLER_PORT")
+        for node, pid in kafka_broker.running_pids(settings).items():
+            if pid is not None:
+                continue
+            label = "" if kafka.brokers == 1 else f" (node {node})"
+            processes.require_free_port(kafka.host, kafka.broker_port(node),
+                                        f"Kafka broker{label}", "PAYSTREAM_KAFKA__PORT")
+            processes.require_free_port(kafka.host, kafka.controller_port_of(node),
+                                        f"Kafka controller{label}",
+                                        "PAYSTREAM_KAFKA__CONTROLLER_PORT")
+    if spark_cluster.wanted(settings):
+        find_java()
+        spark_cluster.preflight(settings)
     if postgres_needed:
         postgres_server.server_bindir()
         pg = settings.postgres
@@ -49,7 +65,7 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
     from lakehouse.postgres_schema import migrate
 
     report = UpReport()
-    kafka_needed = settings.kafka.embedded and kafka_broker.running_pid(settings) is None
+    kafka_needed = settings.kafka.embedded and None in kafka_broker.running_pids(settings).values()
     postgres_needed = not settings.postgres_external and not postgres_server.is_running(settings)
     if settings.kafka.embedded and not kafka_needed:
         report.already_running.append("kafka")
@@ -59,21 +75,23 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
     for folder in (settings.home, settings.logs_dir, settings.run_dir, settings.lake):
         folder.mkdir(parents=True, exist_ok=True)
 
-    broker = None
+    brokers: list[Any] = []
     broker_started_at = time.monotonic()
     if kafka_needed:
-        say("starting Kafka broker (jars resolved from Maven Central on first run)")
-        broker = kafka_broker.start(settings)
+        count = settings.kafka.brokers
+        say(f"starting {'Kafka broker' if count == 1 else f'{count} Kafka brokers'} "
+            "(jars resolved from Maven Central on first run)")
+        brokers = kafka_broker.start(settings)
     try:
         if postgres_needed:
             say("starting PostgreSQL")
             report.started["postgres"] = postgres_server.start(settings)
-        if broker is not None:
-            say("waiting for the Kafka broker to answer a metadata request")
-            kafka_broker.wait_ready(settings, broker)
+        if brokers:
+            say("waiting for the Kafka brokers to answer a metadata request")
+            kafka_broker.wait_ready(settings, brokers)
             report.started["kafka"] = time.monotonic() - broker_started_at
     except PaystreamError:
-        if broker is not None and broker.poll() is None:
+        if any(broker.poll() is None for broker in brokers):
             kafka_broker.stop(settings)
         raise
     external_kafka = not settings.kafka.embedded
@@ -81,6 +99,14 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
         raise PaystreamError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers} (PAYSTREAM_KAFKA__BOOTSTRAP)"
         )
+    if spark_cluster.wanted(settings):
+        if None in spark_cluster.running(settings).values():
+            say(f"starting the Spark standalone cluster: master "
+                f"{spark_cluster.master_url(settings)}, "
+                f"{settings.spark.standalone_workers} workers")
+            report.started["spark"] = spark_cluster.start(settings)
+        else:
+            report.already_running.append("spark")
     say("applying the payments schema")
     report.migrations_applied = migrate(settings)
     return report
@@ -91,6 +117,8 @@ def down(settings: Settings) -> list[str]:
     stopped = supervised.shutdown(settings)
     if airflow_server.stop(settings):
         stopped.append("airflow")
+    if spark_cluster.stop(settings):
+        stopped.append("spark")
     if kafka_broker.stop(settings):
         stopped.append("kafka")
     if postgres_server.stop(settings):
@@ -111,8 +139,9 @@ def _masked(dsn: str) -> str:
 
 def status(settings: Settings) -> dict[str, Any]:
     """What runs where, checked live: a metadata request to Kafka, a connection to PostgreSQL."""
-    kafka_pid = kafka_broker.running_pid(settings)
+    kafka_pids = kafka_broker.running_pids(settings)
     airflow = airflow_server.info(settings)
+    live = kafka_broker.live_brokers(settings.kafka.bootstrap_servers, timeout_s=2.0)
     broker_paths = kafka_broker.BrokerPaths.of(settings)
     return {
         "profile": settings.profile,
@@ -121,9 +150,11 @@ def status(settings: Settings) -> dict[str, Any]:
         "logs": str(settings.logs_dir),
         "kafka": {
             "bootstrap": settings.kafka.bootstrap_servers,
-            "up": kafka_broker.metadata_ok(settings.kafka.bootstrap_servers, timeout_s=2.0),
+            "up": live >= (settings.kafka.brokers if settings.kafka.embedded else 1),
+            "brokers": live,
             "embedded": settings.kafka.embedded,
-            "pid": kafka_pid,
+            "pid": kafka_pids[1],
+            "pids": kafka_pids,
             "log": str(broker_paths.server_log),
         },
         "postgres": {
@@ -138,6 +169,7 @@ def status(settings: Settings) -> dict[str, Any]:
             "up": airflow_server.running(settings),
             "log": str(airflow.log),
         },
+        **({"spark": spark_cluster.status(settings)} if spark_cluster.wanted(settings) else {}),
         "parts": {
             part.name: {"state": part.state, "up": part.up, "pid": part.pid, "log": part.log,
                         **({"url": supervised.dashboard_url(settings)}

@@ -9,7 +9,7 @@ from typing import Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from lakehouse.topics import admin_client, load_topic_specs, reconcile_topics
+from lakehouse.topics import admin_client, reconcile_topics, topic_specs
 
 PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq")
 SCHEMA_FAULTS = {"malformed_json", "missing_field", "wrong_type", "non_positive_amount",
@@ -25,7 +25,7 @@ def recreate_topics(settings: Settings) -> None:
             admin.delete_topics(sorted(existing))
     finally:
         admin.close()
-    specs = load_topic_specs(settings.kafka.topics_file)
+    specs = topic_specs(settings)
     for attempt in range(40):
         try:
             reconcile_topics(settings.kafka.bootstrap_servers, specs)
