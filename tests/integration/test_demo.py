@@ -75,7 +75,9 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
     env = _demo_env(live_services, home)
     settings = load_settings(home=home, lake_root=home / "lake")
     catalog = Catalog(home / "lake")
-    recreate_topics(live_services)
+    # No topic recreation right before: a stream started seconds after a topic is deleted and
+    # created again read the old partitions' offsets, then lost them when the broker removed the
+    # old logs a minute later (OffsetOutOfRange). The demo reads whatever the topic holds.
     clear_postgres(live_services)
     try:
         first = run_cli("demo", env=env, timeout=900)
