@@ -58,6 +58,16 @@ def unique_topic(live_services: Settings) -> Iterator[str]:
         admin.close()
 
 
+def alive(pid: int) -> bool:
+    """True while a process runs (not a zombie); one that exits meanwhile is not alive."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:

@@ -16,7 +16,7 @@ import pytest
 from lakehouse.catalog import Catalog
 from lakehouse.runtime import processes
 from lakehouse.settings import Settings, load_settings
-from tests.conftest import free_port, run_cli
+from tests.conftest import alive, free_port, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,
     gold_alert_ids,
@@ -59,13 +59,6 @@ def _lake_lag(settings: Settings, lake: Path) -> int | None:
 def _family(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftovers(
@@ -120,7 +113,7 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
         down = run_cli("down", env=env, timeout=300)
         assert down.returncode == 0, down.stderr
         assert down.stdout.startswith("stopped stream, dashboard, supervisord"), down.stdout
-        assert [p.pid for p in family if _alive(p)] == []
+        assert [p.pid for p in family if alive(p.pid)] == []
 
         # The stream stopped between batches; a catch-up run finishes what was in flight.
         caught_up = run_cli("stream", "--available-now", env=env, timeout=900)

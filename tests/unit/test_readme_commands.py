@@ -19,7 +19,7 @@ def readme_commands() -> list[str]:
     for line in README.read_text().splitlines():
         line = line.split("  #")[0].strip().removeprefix("$ ")
         for part in line.split("&&"):
-            words = part.strip()
+            words = re.sub(r"^([A-Z_]+=\S+ )+", "", part.strip())  # PAYSTREAM_PROFILE=… first
             if re.match(r"^(\.venv/bin/)?paystream \w", words):
                 found.append(words)
     return found

@@ -1,0 +1,112 @@
+"""The cluster profile on real processes: three KRaft brokers, a Spark standalone master with
+two workers, the pipeline submitted to it, and every count exact."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakehouse.catalog import Catalog
+from lakehouse.runtime.processes import port_is_free
+from lakehouse.settings import Settings
+from tests.conftest import alive, free_port, run_cli
+from tests.integration.pipeline_checks import (
+    clear_postgres,
+    gold_alert_ids,
+    postgres_alert_ids,
+    reconcile,
+)
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 3_000
+
+
+def _free_run(length: int) -> int:
+    """The first of `length` consecutive free loopback ports."""
+    for _ in range(100):
+        base = free_port()
+        if base + length < 65_000 and all(port_is_free("127.0.0.1", base + i)
+                                          for i in range(length)):
+            return base
+    raise AssertionError("no run of free ports")
+
+
+def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
+    """Its own brokers and Spark cluster on free ports; the suite's PostgreSQL as an external
+    server (a throwaway cluster under pytest's 0700 temporary folder is out of its reach)."""
+    kafka, master, ui = _free_run(6), _free_run(1), _free_run(3)
+    return {
+        "PAYSTREAM_PROFILE": "cluster",
+        "PAYSTREAM_HOME": str(home),
+        "PAYSTREAM_JARS_DIR": str(settings.jars),
+        "PAYSTREAM_KAFKA__PORT": str(kafka),
+        "PAYSTREAM_KAFKA__CONTROLLER_PORT": str(kafka + 1),
+        "PAYSTREAM_POSTGRES_DSN": settings.postgres_url(),
+        "PAYSTREAM_SPARK__MASTER": f"spark://127.0.0.1:{master}",
+        "PAYSTREAM_SPARK__STANDALONE_PORT": str(master),
+        "PAYSTREAM_SPARK__STANDALONE_UI_PORT": str(ui),
+    }
+
+
+def _json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_cluster(
+    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    home = tmp_path / "cluster"
+    env = _cluster_env(live_services, home)
+    clear_postgres(live_services)
+    try:
+        up = run_cli("up", env=env, timeout=600)
+        assert up.returncode == 0, up.stderr[-3000:]
+        state = json.loads(run_cli("status", "--json", env=env).stdout)
+        assert state["kafka"]["brokers"] == 3
+        assert state["spark"]["alive_workers"] == 2
+        pids = [pid for pid in [*state["kafka"]["pids"].values(),
+                                *state["spark"]["pids"].values()] if pid]
+        assert len(pids) == 6  # 3 brokers, master, 2 workers
+
+        topics = run_cli("topics", env=env)
+        assert topics.returncode == 0, topics.stderr
+        admin = KafkaAdminClient(bootstrap_servers=state["kafka"]["bootstrap"])
+        try:
+            described = admin.describe_topics(["transactions"])[0]
+            assert {len(p["replicas"]) for p in described["partitions"]} == {3}
+            config = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, "transactions")])
+            entries = {name: value for name, value, *_ in config[0].resources[0][4]}
+            assert entries["min.insync.replicas"] == "2"
+        finally:
+            admin.close()
+
+        produced = run_cli("produce", "--count", str(EVENTS), "--rate", "0", "--fault-rate",
+                           "0.03", "--fraud-rate", "0.05", "--seed", "12", "--quiet", env=env)
+        assert produced.returncode == 0, produced.stderr
+        assert f"acknowledged {EVENTS:,}, errors 0" in produced.stdout
+
+        stream = run_cli("stream", "--available-now", env=env, timeout=1500)
+        assert stream.returncode == 0, stream.stderr[-3000:]
+        master = _json(f"{state['spark']['ui']}/json/")
+        apps = [app for app in master["completedapps"] if app["name"] == "paystream-stream"]
+        assert apps and apps[0]["cores"] >= 1, master["completedapps"]
+
+        lake = home / "lake"
+        reconcile(spark, Catalog(lake), EVENTS)
+        gold = gold_alert_ids(spark, Catalog(lake))
+        assert gold and postgres_alert_ids(live_services) == gold
+    finally:
+        down = run_cli("down", env=env, timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "stopped spark, kafka", down.stdout
+    assert [pid for pid in pids if alive(pid)] == []
