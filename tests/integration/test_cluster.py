@@ -1,9 +1,14 @@
 """The cluster profile on real processes: three KRaft brokers, a Spark standalone master with
-two workers, the pipeline submitted to it, and every count exact."""
+two workers, a broker killed while the producer sends, the pipeline submitted to the master,
+and every count exact."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,8 +16,8 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime.processes import port_is_free
-from lakehouse.settings import Settings
+from lakehouse.runtime.processes import port_is_free, wait_until
+from lakehouse.settings import KafkaSettings, Settings, load_settings
 from tests.conftest import alive, free_port, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,
@@ -53,6 +58,16 @@ def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
     }
 
 
+def _records(env: dict[str, str]) -> int:
+    """Records in `transactions` on the cluster of this environment."""
+    from tests.integration.pipeline_checks import topic_records
+
+    settings = load_settings(kafka=KafkaSettings(
+        brokers=3, port=int(env["PAYSTREAM_KAFKA__PORT"]),
+        controller_port=int(env["PAYSTREAM_KAFKA__CONTROLLER_PORT"])))
+    return topic_records(settings, "transactions")
+
+
 def _json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return dict(json.loads(answer.read()))
@@ -62,7 +77,8 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
     live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from lakehouse.topics import describe_topics
 
     home = tmp_path / "cluster"
     env = _cluster_env(live_services, home)
@@ -81,19 +97,33 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         assert topics.returncode == 0, topics.stderr
         admin = KafkaAdminClient(bootstrap_servers=state["kafka"]["bootstrap"])
         try:
-            described = admin.describe_topics(["transactions"])[0]
-            assert {len(p["replicas"]) for p in described["partitions"]} == {3}
-            config = admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, "transactions")])
-            entries = {name: value for name, value, *_ in config[0].resources[0][4]}
-            assert entries["min.insync.replicas"] == "2"
+            transactions = describe_topics(admin, ["transactions"])["transactions"]
         finally:
             admin.close()
+        assert transactions.replication_factor == 3
+        assert transactions.config["min.insync.replicas"] == "2"
 
-        produced = run_cli("produce", "--count", str(EVENTS), "--rate", "0", "--fault-rate",
-                           "0.03", "--fraud-rate", "0.05", "--seed", "12", "--quiet", env=env)
-        assert produced.returncode == 0, produced.stderr
-        assert f"acknowledged {EVENTS:,}, errors 0" in produced.stdout
+        # A broker SIGKILLed while the producer sends with acks=all: min.insync.replicas 2 of
+        # 3 still holds, so every payment is acknowledged; `up` brings the node back.
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "produce", "--count", str(EVENTS), "--rate",
+             "300", "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed", "12", "--quiet"],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_until(lambda: producer.poll() is not None or _records(env) >= 600, 120)
+            os.kill(state["kafka"]["pids"]["3"], signal.SIGKILL)
+            out, err = producer.communicate(timeout=300)
+        finally:
+            if producer.poll() is None:
+                producer.kill()
+        assert producer.returncode == 0, err[-2000:]
+        assert f"acknowledged {EVENTS:,}, errors 0" in out, out
+        back = run_cli("up", env=env, timeout=300)
+        assert back.returncode == 0 and "started kafka" in back.stdout, back.stderr[-2000:]
+        state = json.loads(run_cli("status", "--json", env=env).stdout)
+        assert state["kafka"]["brokers"] == 3
+        assert _records(env) == EVENTS
+        pids += [state["kafka"]["pids"]["3"]]
 
         stream = run_cli("stream", "--available-now", env=env, timeout=1500)
         assert stream.returncode == 0, stream.stderr[-3000:]
