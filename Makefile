@@ -53,4 +53,5 @@ lint: setup ## ruff and mypy
 clean: ## stop services and delete the state folder (.paystream)
 	-$(PAYSTREAM) down
 	-PAYSTREAM_PROFILE=test $(PAYSTREAM) down
+	-PAYSTREAM_PROFILE=cluster $(PAYSTREAM) down
 	rm -rf .paystream

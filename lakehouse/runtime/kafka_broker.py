@@ -136,17 +136,13 @@ def _java_command(settings: Settings, java: Path, classpath: str, main: str,
     ]
 
 
-def start(settings: Settings) -> list[subprocess.Popen[bytes]]:
+def start(settings: Settings) -> dict[int, subprocess.Popen[bytes]]:
     """Write each node's config, format storage on its first start, launch the nodes not
-    running yet (all share one cluster id); return the launched processes."""
+    running yet (all share one cluster id); return the launched processes by node id."""
     java = find_java()
     classpath = broker_classpath(settings)
-    launched = []
-    for node in settings.kafka.nodes:
-        if running_pid(settings, node) is not None:
-            continue
-        launched.append(_start_node(settings, node, java, classpath))
-    return launched
+    return {node: _start_node(settings, node, java, classpath)
+            for node in settings.kafka.nodes if running_pid(settings, node) is None}
 
 
 def _start_node(settings: Settings, node: int, java: Path,
@@ -222,13 +218,13 @@ def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
     return live_brokers(bootstrap, timeout_s) > 0
 
 
-def wait_ready(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> float:
+def wait_ready(settings: Settings, launched: dict[int, subprocess.Popen[bytes]]) -> float:
     """Block until every embedded broker is in the cluster's metadata; return the seconds."""
     started = time.monotonic()
     deadline = started + settings.kafka.start_timeout_s
     wanted = settings.kafka.brokers
     while time.monotonic() < deadline:
-        for node, process in zip(_nodes_of(settings, launched), launched, strict=True):
+        for node, process in launched.items():
             if process.poll() is not None:
                 paths = BrokerPaths.of(settings, node)
                 raise PaystreamError(
@@ -238,7 +234,7 @@ def wait_ready(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> f
         if live_brokers(settings.kafka.bootstrap_servers, timeout_s=1.0) >= wanted:
             return time.monotonic() - started
         time.sleep(0.25)
-    for process in launched:
+    for process in launched.values():
         processes.terminate(process.pid, timeout_s=10)
     for node in settings.kafka.nodes:
         if running_pid(settings, node) is None:
@@ -247,11 +243,6 @@ def wait_ready(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> f
         f"the Kafka broker was not up within {settings.kafka.start_timeout_s:g} s; "
         f"see {BrokerPaths.of(settings).server_log}"
     )
-
-
-def _nodes_of(settings: Settings, launched: list[subprocess.Popen[bytes]]) -> list[int]:
-    by_pid = {pid: node for node, pid in running_pids(settings).items() if pid is not None}
-    return [by_pid.get(process.pid, 0) for process in launched]
 
 
 def stop(settings: Settings) -> bool:

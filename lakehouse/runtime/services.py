@@ -75,7 +75,7 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
     for folder in (settings.home, settings.logs_dir, settings.run_dir, settings.lake):
         folder.mkdir(parents=True, exist_ok=True)
 
-    brokers: list[Any] = []
+    brokers: dict[int, Any] = {}
     broker_started_at = time.monotonic()
     if kafka_needed:
         count = settings.kafka.brokers
@@ -91,7 +91,7 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
             kafka_broker.wait_ready(settings, brokers)
             report.started["kafka"] = time.monotonic() - broker_started_at
     except PaystreamError:
-        if any(broker.poll() is None for broker in brokers):
+        if any(broker.poll() is None for broker in brokers.values()):
             kafka_broker.stop(settings)
         raise
     external_kafka = not settings.kafka.embedded

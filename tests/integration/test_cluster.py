@@ -1,6 +1,6 @@
 """The cluster profile on real processes: three KRaft brokers, a Spark standalone master with
-two workers, a broker killed while the producer sends, the pipeline submitted to the master,
-and every count exact."""
+two workers, a broker killed while the producer sends, a worker killed while the pipeline runs
+on the master, and every count exact."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from lakehouse.catalog import Catalog
 from lakehouse.runtime.processes import port_is_free, wait_until
 from lakehouse.settings import KafkaSettings, Settings, load_settings
-from tests.conftest import alive, free_port, run_cli
+from tests.conftest import alive, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,
     gold_alert_ids,
@@ -32,11 +33,13 @@ EVENTS = 3_000
 
 
 def _free_run(length: int) -> int:
-    """The first of `length` consecutive free loopback ports."""
-    for _ in range(100):
-        base = free_port()
-        if base + length < 65_000 and all(port_is_free("127.0.0.1", base + i)
-                                          for i in range(length)):
+    """The first of `length` consecutive free loopback ports, below the ephemeral range (an
+    ephemeral port found free can be taken by any outgoing connection before a broker binds)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000 - length)
+        if all(port_is_free("127.0.0.1", base + i) for i in range(length)):
             return base
     raise AssertionError("no run of free ports")
 
@@ -44,7 +47,8 @@ def _free_run(length: int) -> int:
 def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
     """Its own brokers and Spark cluster on free ports; the suite's PostgreSQL as an external
     server (a throwaway cluster under pytest's 0700 temporary folder is out of its reach)."""
-    kafka, master, ui = _free_run(6), _free_run(1), _free_run(3)
+    kafka = _free_run(10)  # 3 brokers and their controllers, the master, its UI and 2 workers'
+    master, ui = kafka + 6, kafka + 7
     return {
         "PAYSTREAM_PROFILE": "cluster",
         "PAYSTREAM_HOME": str(home),
@@ -66,6 +70,37 @@ def _records(env: dict[str, str]) -> int:
         brokers=3, port=int(env["PAYSTREAM_KAFKA__PORT"]),
         controller_port=int(env["PAYSTREAM_KAFKA__CONTROLLER_PORT"])))
     return topic_records(settings, "transactions")
+
+
+def _cli_process(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`paystream ARGS` started in the background, its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "lakehouse.cli", *args],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _kill_midway(process: subprocess.Popen[str], ready: Callable[[], bool],
+                 kill: Callable[[], None]) -> tuple[str, str]:
+    """Once `ready` holds while the process runs, `kill` something; return its output at exit."""
+    try:
+        assert wait_until(lambda: process.poll() is not None or ready(), 600, interval_s=1)
+        assert process.poll() is None, process.communicate()
+        kill()
+        return process.communicate(timeout=1500)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _executors(ui: str) -> int:
+    """Executors of the running paystream-stream application (0 before it registers)."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):
+        for app in _json(f"{ui}/json/").get("activeapps", []):
+            if app["name"] == "paystream-stream":
+                return int(app.get("cores", 0))
+    return 0
 
 
 def _json(url: str) -> dict[str, Any]:
@@ -105,17 +140,11 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
 
         # A broker SIGKILLed while the producer sends with acks=all: min.insync.replicas 2 of
         # 3 still holds, so every payment is acknowledged; `up` brings the node back.
-        producer = subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.cli", "produce", "--count", str(EVENTS), "--rate",
-             "300", "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed", "12", "--quiet"],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert wait_until(lambda: producer.poll() is not None or _records(env) >= 600, 120)
-            os.kill(state["kafka"]["pids"]["3"], signal.SIGKILL)
-            out, err = producer.communicate(timeout=300)
-        finally:
-            if producer.poll() is None:
-                producer.kill()
+        producer = _cli_process(env, "produce", "--count", str(EVENTS), "--rate", "300",
+                                "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed", "12",
+                                "--quiet")
+        out, err = _kill_midway(producer, lambda: _records(env) >= 600,
+                                lambda: os.kill(state["kafka"]["pids"]["3"], signal.SIGKILL))
         assert producer.returncode == 0, err[-2000:]
         assert f"acknowledged {EVENTS:,}, errors 0" in out, out
         back = run_cli("up", env=env, timeout=300)
@@ -125,11 +154,24 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         assert _records(env) == EVENTS
         pids += [state["kafka"]["pids"]["3"]]
 
-        stream = run_cli("stream", "--available-now", env=env, timeout=1500)
-        assert stream.returncode == 0, stream.stderr[-3000:]
-        master = _json(f"{state['spark']['ui']}/json/")
+        # A worker SIGKILLed (with its executor) while the stream runs on the cluster: its
+        # tasks are retried on the other worker and the run completes.
+        ui = state["spark"]["ui"]
+        stream = _cli_process(env, "stream", "--available-now")
+        committed = Path(Catalog(home / "lake").checkpoint("stateful_keyed")) / "commits"
+        out, err = _kill_midway(
+            stream, lambda: _executors(ui) >= 2 and any(committed.glob("[0-9]*")),
+            lambda: os.killpg(state["spark"]["pids"]["worker-2"], signal.SIGKILL))
+        assert stream.returncode == 0, err[-3000:]
+        master = _json(f"{ui}/json/")
         apps = [app for app in master["completedapps"] if app["name"] == "paystream-stream"]
         assert apps and apps[0]["cores"] >= 1, master["completedapps"]
+        assert [w["state"] for w in master["workers"]].count("ALIVE") == 1
+        again = run_cli("up", env=env, timeout=300)
+        assert again.returncode == 0 and "started spark" in again.stdout, again.stderr[-2000:]
+        state = json.loads(run_cli("status", "--json", env=env).stdout)
+        assert state["spark"]["alive_workers"] == 2
+        pids += [state["spark"]["pids"]["worker-2"]]
 
         lake = home / "lake"
         reconcile(spark, Catalog(lake), EVENTS)
