@@ -52,6 +52,7 @@ def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
     return {
         "PAYSTREAM_PROFILE": "cluster",
         "PAYSTREAM_HOME": str(home),
+        "PAYSTREAM_LAKE_ROOT": str(home / "lake"),  # not a lake an earlier fixture named
         "PAYSTREAM_JARS_DIR": str(settings.jars),
         "PAYSTREAM_KAFKA__PORT": str(kafka),
         "PAYSTREAM_KAFKA__CONTROLLER_PORT": str(kafka + 1),

@@ -34,6 +34,8 @@ def _demo_env(settings: Settings, home: Path) -> dict[str, str]:
     services (so `down` leaves them running), without Airflow (tested on its own)."""
     return {
         "PAYSTREAM_HOME": str(home),
+        # explicit: an earlier fixture may have pointed PAYSTREAM_LAKE_ROOT at its own lake
+        "PAYSTREAM_LAKE_ROOT": str(home / "lake"),
         "PAYSTREAM_JARS_DIR": str(settings.jars),
         "PAYSTREAM_KAFKA__BOOTSTRAP": settings.kafka.bootstrap_servers,
         "PAYSTREAM_POSTGRES_DSN": settings.postgres_url(),
