@@ -33,7 +33,7 @@ def kafka_topic_setup() -> None:
 
         settings = load_settings()
         specs = topic_specs(settings)
-        changes = reconcile_topics(settings.kafka.bootstrap_servers, specs)
+        changes = reconcile_topics(settings.kafka, specs)
         return [f"{c.topic}: {c.action} ({c.detail})" for c in changes]
 
     @task
@@ -44,7 +44,7 @@ def kafka_topic_setup() -> None:
 
         settings = load_settings()
         specs = topic_specs(settings)
-        left = reconcile_topics(settings.kafka.bootstrap_servers, specs, dry_run=True)
+        left = reconcile_topics(settings.kafka, specs, dry_run=True)
         if left:
             raise RuntimeError("topics still differ from the file: " + "; ".join(
                 f"{c.topic}: {c.action} ({c.detail})" for c in left))

@@ -104,7 +104,7 @@ def query_progress(settings: Settings) -> pd.DataFrame:
 
     topics = sorted({spec.topic for spec in STREAMING_QUERIES.values()})
     try:
-        ends = topic_end_offsets(settings.kafka.bootstrap_servers, topics)
+        ends = topic_end_offsets(settings.kafka, topics)
     except Exception:  # noqa: BLE001 - Kafka down: show progress without lag
         ends = {}
     rows = [p for p in progress_of(settings.lake, ends) if p.batch is not None]

@@ -55,12 +55,17 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
 def _print_status(state: dict) -> None:  # type: ignore[type-arg]
     kafka, pg, airflow = state["kafka"], state["postgres"], state["airflow"]
     mark = {True: "up", False: "DOWN"}
-    rows = [("kafka", mark[kafka["up"]], kafka["bootstrap"], kafka["log"]),
+    bootstrap = kafka["bootstrap"]
+    if kafka.get("security_protocol", "PLAINTEXT") != "PLAINTEXT":
+        login = (f" {kafka['sasl_mechanism']} as {kafka['sasl_username']}"
+                 if kafka.get("sasl_mechanism") else "")
+        bootstrap += f" ({kafka['security_protocol']}{login})"
+    rows = [("kafka", mark[kafka["up"]], bootstrap, kafka["log"]),
             ("postgres", mark[pg["up"]], pg["dsn"], pg["log"]),
             ("airflow", "up" if airflow["up"] else "off", airflow["url"], airflow["log"])]
     if kafka.get("embedded") and len(kafka.get("pids", {})) > 1:
         rows[0] = ("kafka", mark[kafka["up"]],
-                   f"{kafka['bootstrap']} ({kafka['brokers']} of {len(kafka['pids'])} brokers)",
+                   f"{bootstrap} ({kafka['brokers']} of {len(kafka['pids'])} brokers)",
                    kafka["log"])
     if "spark" in state:
         spark = state["spark"]
@@ -154,13 +159,16 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else settings.kafka.topics_file
     specs = load_topic_specs(path, settings.kafka.replication_factor,
                              settings.kafka.min_insync_replicas)
-    changes = reconcile_topics(settings.kafka.bootstrap_servers, specs, dry_run=args.dry_run)
-    verb = "would apply" if args.dry_run else "applied"
+    changes = reconcile_topics(settings.kafka, specs, dry_run=args.dry_run)
+    managed = settings.kafka.manage_topics
+    verb = "would apply" if args.dry_run else "applied" if managed else "differs (not managed)"
     for change in changes:
         label = verb if change.applies else "cannot fix"
         print(f"{change.topic:<24} {label}: {change.action} ({change.detail})")
     if not changes:
         print(f"no changes: {len(specs)} topics match {path}")
+    elif not managed:
+        print("PAYSTREAM_KAFKA__MANAGE_TOPICS is false: change the topics in their template")
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -28,6 +28,39 @@ CONFIG_DIR = PROJECT_ROOT / "config"
 def _absolute(path: Path) -> Path:
     path = path.expanduser()
     return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
+def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
+    """A secret from its setting or, failing that, from the file the setting names."""
+    if value is not None:
+        return value.get_secret_value()
+    if file is None:
+        return None
+    try:
+        return file.expanduser().read_text().strip()
+    except OSError as error:
+        from lakehouse.errors import PaystreamError
+
+        raise PaystreamError(f"cannot read {name} from {file}: {error.strerror}") from error
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+JAAS_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def jaas_config(mechanism: str, username: str, password: str) -> str:
+    """The `sasl.jaas.config` line a Java Kafka client logs in with (pure)."""
+    def quoted(value: str) -> str:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return (f"{JAAS_LOGIN_MODULES[mechanism]} required "
+            f"username={quoted(username)} password={quoted(password)};")
 
 
 class KafkaSettings(BaseModel):
@@ -52,6 +85,24 @@ class KafkaSettings(BaseModel):
         default=None, description="Overrides the topics file's replication factor")
     min_insync_replicas: int | None = Field(
         default=None, description="Overrides the topics file's min.insync.replicas")
+    manage_topics: bool = Field(
+        default=True,
+        description="Create and alter topics with the admin client; false (Event Hubs: the "
+                    "template creates them) = only check that they exist")
+    security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="How every client connects; the embedded broker then serves its client "
+                    "listener the same way (TLS with a keytool certificate, SASL users)")
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(
+        default=None, description="Secret: from the environment only (or sasl_password_file)")
+    sasl_password_file: Path | None = Field(
+        default=None, description="A file holding the SASL password (a mounted secret)")
+    ssl_cafile: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the brokers' certificates; "
+                                  "unset = the system's CAs (the embedded broker's own CA)")
+    ssl_check_hostname: bool = True
 
     @property
     def nodes(self) -> range:
@@ -76,6 +127,73 @@ class KafkaSettings(BaseModel):
         """True when the project runs its own broker."""
         return self.bootstrap is None
 
+    @property
+    def uses_tls(self) -> bool:
+        """True when clients speak TLS to the brokers."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        """True when clients authenticate with SASL."""
+        return self.security_protocol.startswith("SASL_")
+
+    def sasl_credentials(self) -> tuple[str, str]:
+        """The SASL user and password, or a one-line error naming the settings to set."""
+        from lakehouse.errors import PaystreamError
+
+        password = _secret(self.sasl_password, self.sasl_password_file, "the SASL password")
+        if not self.sasl_username or password is None:
+            raise PaystreamError(
+                f"security_protocol {self.security_protocol} needs PAYSTREAM_KAFKA__SASL_USERNAME"
+                " and PAYSTREAM_KAFKA__SASL_PASSWORD (or PAYSTREAM_KAFKA__SASL_PASSWORD_FILE)")
+        return self.sasl_username, password
+
+    def python_client_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments: bootstrap servers plus the security settings."""
+        config: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
+                                  "security_protocol": self.security_protocol}
+        if self.uses_tls:
+            config["ssl_check_hostname"] = self.ssl_check_hostname
+            if self.ssl_cafile is not None:
+                config["ssl_cafile"] = str(self.ssl_cafile)
+        if self.uses_sasl:
+            user, password = self.sasl_credentials()
+            config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=user,
+                          sasl_plain_password=password)
+        return config
+
+    def java_client_config(self) -> dict[str, str]:
+        """Java client properties (Spark's `kafka.` options, the perf-test tools)."""
+        config = {"bootstrap.servers": self.bootstrap_servers,
+                  "security.protocol": self.security_protocol}
+        if self.uses_tls:
+            config["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.ssl_check_hostname else "")
+            if self.ssl_cafile is not None:
+                config["ssl.truststore.type"] = "PEM"
+                config["ssl.truststore.location"] = str(self.ssl_cafile)
+        if self.uses_sasl:
+            user, password = self.sasl_credentials()
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.jaas.config"] = jaas_config(self.sasl_mechanism, user, password)
+        return config
+
+    def spark_options(self) -> dict[str, str]:
+        """Spark Kafka source and sink options: the Java client config under `kafka.`."""
+        return {f"kafka.{key}": value for key, value in self.java_client_config().items()}
+
+    def described(self) -> dict[str, Any]:
+        """How clients connect, safe to print: secrets masked."""
+        shown: dict[str, Any] = {"bootstrap": self.bootstrap_servers,
+                                 "security_protocol": self.security_protocol}
+        if self.uses_sasl:
+            shown.update(sasl_mechanism=self.sasl_mechanism, sasl_username=self.sasl_username,
+                         sasl_password="***" if (self.sasl_password or self.sasl_password_file)
+                         else None)
+        if self.uses_tls:
+            shown["ssl_cafile"] = str(self.ssl_cafile) if self.ssl_cafile else None
+        return shown
+
 
 class PostgresSettings(BaseModel):
     """The throwaway local cluster's port, database and roles."""
@@ -90,6 +208,15 @@ class PostgresSettings(BaseModel):
     readonly_user: str = "paystream_reader"
     readonly_password: SecretStr = SecretStr("paystream_reader")
     start_timeout_s: float = 30.0
+    ssl: bool = Field(
+        default=False,
+        description="The embedded server also serves TLS (a self-signed certificate made at "
+                    "first start under the state folder)")
+    sslmode: PostgresSslMode | None = Field(
+        default=None, description="libpq sslmode for every connection (e.g. require); unset = "
+                                  "the DSN's own or libpq's default")
+    sslrootcert: Path | None = Field(
+        default=None, description="CA file for sslmode verify-ca / verify-full")
 
 
 class SparkSettings(BaseModel):
@@ -179,6 +306,8 @@ class Settings(BaseSettings):
     lake_root: Path | None = None
     jars_dir: Path | None = None
     postgres_dsn: SecretStr | None = None
+    postgres_dsn_file: Path | None = Field(
+        default=None, description="A file holding the DSN (a mounted secret); the DSN wins")
     kafka: KafkaSettings = KafkaSettings()
     postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
@@ -193,6 +322,15 @@ class Settings(BaseSettings):
         object.__setattr__(self, "home", home)
         object.__setattr__(self, "lake_root", _absolute(self.lake_root or home / "lake"))
         object.__setattr__(self, "jars_dir", _absolute(self.jars_dir or home / "jars"))
+        kafka = self.kafka
+        if kafka.embedded and kafka.uses_tls and kafka.ssl_cafile is None:
+            object.__setattr__(self, "kafka", kafka.model_copy(
+                update={"ssl_cafile": self.embedded_kafka_tls_dir / "ca.pem"}))
+        pg = self.postgres
+        if not self.postgres_external and pg.ssl and pg.sslmode in ("verify-ca", "verify-full") \
+                and pg.sslrootcert is None:
+            object.__setattr__(self, "postgres", pg.model_copy(
+                update={"sslrootcert": self.embedded_postgres_tls_dir / "server.crt"}))
         return self
 
     @classmethod
@@ -232,19 +370,32 @@ class Settings(BaseSettings):
         return self.jars_dir
 
     @property
+    def embedded_kafka_tls_dir(self) -> Path:
+        """Where the embedded broker keeps its keystore and the CA clients trust."""
+        return self.home / "kafka" / "tls"
+
+    @property
+    def embedded_postgres_tls_dir(self) -> Path:
+        """Where the embedded PostgreSQL keeps its certificate and key."""
+        return self.home / "postgres" / "tls"
+
+    @property
     def postgres_external(self) -> bool:
-        """True when PAYSTREAM_POSTGRES_DSN names a server the project does not run."""
-        return self.postgres_dsn is not None
+        """True when PAYSTREAM_POSTGRES_DSN (or _FILE) names a server the project does not run."""
+        return self.postgres_dsn is not None or self.postgres_dsn_file is not None
 
     def postgres_url(self) -> str:
-        """The DSN of the owner role: the external one, or the local cluster's."""
-        if self.postgres_dsn is not None:
-            return self.postgres_dsn.get_secret_value()
+        """The DSN of the owner role: the external one, or the local cluster's; with the
+        sslmode and CA file settings applied."""
+        from psycopg2.extensions import make_dsn
+
         pg = self.postgres
-        return (
-            f"postgresql://{pg.user}:{pg.password.get_secret_value()}"
-            f"@{pg.host}:{pg.port}/{pg.database}"
-        )
+        external = _secret(self.postgres_dsn, self.postgres_dsn_file, "the PostgreSQL DSN")
+        dsn = external or (f"postgresql://{pg.user}:{pg.password.get_secret_value()}"
+                           f"@{pg.host}:{pg.port}/{pg.database}")
+        tls = {key: str(value) for key, value in
+               (("sslmode", pg.sslmode), ("sslrootcert", pg.sslrootcert)) if value is not None}
+        return str(make_dsn(dsn, **tls)) if tls else dsn
 
     def postgres_readonly_url(self) -> str:
         """The DSN of the read-only role the dashboard uses."""

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.catalog import STREAMING_QUERIES, Catalog
+from lakehouse.settings import KafkaSettings
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,12 @@ def query_progress(lake_root: Path, end_offsets: Mapping[str, Mapping[int, int]]
     return found
 
 
-def topic_end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[str, dict[int, int]]:
+def topic_end_offsets(kafka: KafkaSettings,
+                      topics: Sequence[str]) -> dict[str, dict[int, int]]:
     """The end offset of every partition of the topics (one short-lived consumer)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    consumer = KafkaConsumer(request_timeout_ms=5000, **kafka.python_client_config())
     try:
         found: dict[str, dict[int, int]] = {}
         for topic in topics:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import yaml
 
 from lakehouse.errors import PaystreamError
-
-if TYPE_CHECKING:
-    from lakehouse.settings import Settings
+from lakehouse.settings import KafkaSettings, Settings
 
 Action = Literal["create", "grow_partitions", "set_config", "cannot_shrink", "replication_differs"]
 APPLIED_ACTIONS: frozenset[str] = frozenset({"create", "grow_partitions", "set_config"})
@@ -119,18 +117,19 @@ def plan_topic_changes(specs: list[TopicSpec], actual: dict[str, TopicState]) ->
     return changes
 
 
-def admin_client(bootstrap: str):  # type: ignore[no-untyped-def]
+def admin_client(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
     """A kafka-python admin client, or a one-line error when the cluster is unreachable."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="paystream-topics",
-                                request_timeout_ms=15000)
+        return KafkaAdminClient(client_id="paystream-topics", request_timeout_ms=15000,
+                                bootstrap_timeout_ms=15000, **kafka.python_client_config())
     except (KafkaError, OSError) as error:
         raise PaystreamError(
-            f"cannot reach Kafka at {bootstrap} ({type(error).__name__}): "
-            "start it with `paystream up` or set PAYSTREAM_KAFKA__BOOTSTRAP"
+            f"cannot reach Kafka at {kafka.bootstrap_servers} as {kafka.security_protocol} "
+            f"({type(error).__name__}): start it with `paystream up` or check "
+            "PAYSTREAM_KAFKA__BOOTSTRAP and the security settings"
         ) from error
 
 
@@ -178,19 +177,31 @@ def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> 
 
 
 def reconcile_topics(
-    bootstrap: str, specs: list[TopicSpec], dry_run: bool = False
+    kafka: KafkaSettings, specs: list[TopicSpec], dry_run: bool = False
 ) -> list[TopicChange]:
-    """Bring the cluster's topics in line with the specs; return the changes found."""
+    """Bring the cluster's topics in line with the specs; return the changes found.
+
+    With `manage_topics` off (topics owned by a template, as on Event Hubs) nothing is
+    changed, and a missing topic is an error.
+    """
     from kafka.errors import KafkaError
 
-    admin = admin_client(bootstrap)
+    admin = admin_client(kafka)
     try:
         names = [spec.name for spec in specs]
         changes = plan_topic_changes(specs, describe_topics(admin, names))
-        if not dry_run:
+        if not kafka.manage_topics:
+            missing = [change.topic for change in changes if change.action == "create"]
+            if missing:
+                raise PaystreamError(
+                    f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)} "
+                    "(PAYSTREAM_KAFKA__MANAGE_TOPICS is false: create them with the "
+                    "platform's template)")
+        elif not dry_run:
             apply_changes(admin, specs, changes)
         return changes
     except KafkaError as error:
-        raise PaystreamError(f"reconciling topics on {bootstrap} failed: {error}") from error
+        raise PaystreamError(
+            f"reconciling topics on {kafka.bootstrap_servers} failed: {error}") from error
     finally:
         admin.close()

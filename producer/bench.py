@@ -40,7 +40,7 @@ class BenchFigure:
 def _fresh_topic(settings: Settings, partitions: int) -> None:
     from kafka.admin import NewTopic
 
-    admin = admin_client(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
     try:
         if BENCH_TOPIC in admin.list_topics():
             admin.delete_topics([BENCH_TOPIC])
@@ -61,7 +61,7 @@ def _stream(seed: int) -> PaymentStream:
 def java_perf_test(settings: Settings, count: int, record_size: int) -> tuple[float, str]:
     """Run Kafka's ProducerPerformance on the bench topic; return records/s and its last line."""
     props = {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        **settings.kafka.java_client_config(),
         "acks": "all",
         "enable.idempotence": "true",
         "linger.ms": str(PRODUCER_DEFAULTS["linger_ms"]),
@@ -99,7 +99,7 @@ def bench_produce(settings: Settings, count: int = 200_000, partitions: int = 6,
                                "synthetic events with 1% fraud, built in memory"))
     record_size = round(sum(len(r.value) for r in prebuilt) / len(prebuilt))
 
-    producer = make_producer(settings.kafka.bootstrap_servers)
+    producer = make_producer(settings.kafka)
     try:
         summary = send_records(prebuilt, producer, BENCH_TOPIC, spill_dir=settings.home / "bench",
                                progress=False)
@@ -109,7 +109,7 @@ def bench_produce(settings: Settings, count: int = 200_000, partitions: int = 6,
     figures.append(BenchFigure("kafka-python send alone", summary.rate,
                                f"pre-built records, {summary.errors} errors"))
 
-    producer = make_producer(settings.kafka.bootstrap_servers)
+    producer = make_producer(settings.kafka)
     try:
         summary = send_records(itertools.islice(_stream(seed + 1), count), producer, BENCH_TOPIC,
                                spill_dir=settings.home / "bench", progress=False)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import PaystreamError
+from lakehouse.settings import KafkaSettings
 from producer.generator import ProducedRecord
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -104,18 +105,20 @@ def cached_key_partitioner():  # type: ignore[no-untyped-def]
     return CachedKeyPartitioner()
 
 
-def make_producer(bootstrap: str, **overrides: Any):  # type: ignore[no-untyped-def]
-    """A kafka-python producer with the project's delivery settings."""
+def make_producer(kafka: KafkaSettings, **overrides: Any):  # type: ignore[no-untyped-def]
+    """A kafka-python producer with the project's delivery and security settings."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
     config = {"partitioner": cached_key_partitioner(), **PRODUCER_DEFAULTS, **overrides}
     try:
-        return KafkaProducer(bootstrap_servers=bootstrap, client_id="paystream-producer", **config)
+        return KafkaProducer(client_id="paystream-producer",
+                             **kafka.python_client_config(), **config)
     except (KafkaError, OSError) as error:
         raise PaystreamError(
-            f"cannot reach Kafka at {bootstrap} ({type(error).__name__}): "
-            "start it with `paystream up`"
+            f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(error).__name__}): "
+            "start it with `paystream up`, or check PAYSTREAM_KAFKA__SECURITY_PROTOCOL and "
+            "the SASL settings"
         ) from error
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
-from lakehouse.settings import Settings
+from lakehouse.settings import KafkaSettings, Settings
 from producer.clock import virtual_step_seconds
 from producer.generator import FAULTS, SCENARIOS, GeneratorOptions, PaymentStream, ProducedRecord
 from producer.kafka_sink import ProduceSummary, make_producer, send_records
@@ -109,15 +109,15 @@ def relax_garbage_collector() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def require_topic(bootstrap: str, topic: str) -> None:
+def require_topic(kafka: KafkaSettings, topic: str) -> None:
     """Fail with a one-line hint when the topic does not exist (auto-creation is off)."""
     from lakehouse.topics import admin_client
 
-    admin = admin_client(bootstrap)
+    admin = admin_client(kafka)
     try:
         if topic not in admin.list_topics():
-            raise PaystreamError(
-                f"topic {topic!r} does not exist on {bootstrap}: create it with `paystream topics`")
+            raise PaystreamError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}: "
+                                 "create it with `paystream topics`")
     finally:
         admin.close()
 
@@ -130,8 +130,8 @@ def run_produce(settings: Settings, request: ProduceRequest) -> ProduceSummary:
     if request.count is not None and request.count < 0:
         raise PaystreamError("--count must be 0 or more")
     records = records_for(request)
-    require_topic(settings.kafka.bootstrap_servers, request.topic)
-    producer = make_producer(settings.kafka.bootstrap_servers)
+    require_topic(settings.kafka, request.topic)
+    producer = make_producer(settings.kafka)
     relax_garbage_collector()
     stop = threading.Event()
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -61,7 +61,7 @@ def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,
     """
     return (messages.writeStream.queryName(name)
             .format("kafka").outputMode("update")
-            .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+            .options(**settings.kafka.spark_options())
             .option("kafka.linger.ms", "0")
             .option("kafka.acks", "all")
             .option("topic", "alerts")

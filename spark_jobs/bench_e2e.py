@@ -95,7 +95,7 @@ def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
     from lakehouse.spark_schema import event_spark_schema
 
     frame = (spark.readStream.format("kafka")
-             .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+             .options(**settings.kafka.spark_options())
              .option("subscribe", "transactions")
              .option("startingTimestamp", str(started_ms)).load()
              .select(F.from_json(F.col("value").cast("string"), event_spark_schema()).alias("e"))
@@ -291,7 +291,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
         conn.close()
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers,
+    consumer = KafkaConsumer(**settings.kafka.python_client_config(),
                              consumer_timeout_ms=5_000, group_id=None, enable_auto_commit=False)
     partitions = [TopicPartition("alerts", p) for p in consumer.partitions_for_topic("alerts")]
     consumer.assign(partitions)

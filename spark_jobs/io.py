@@ -38,7 +38,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topic: str,
     """
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+        .options(**settings.kafka.spark_options())
         .option("subscribe", topic)
         .option("startingOffsets", settings.pipeline.starting_offsets)
         .option("includeHeaders", "true")
@@ -109,7 +109,7 @@ def merge_accumulate(df: DataFrame, path: str, keys: Sequence[str], summed: Sequ
 def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:
     """Write rows with key, value and optional headers columns to a Kafka topic."""
     (df.write.format("kafka")
-     .option("kafka.bootstrap.servers", settings.kafka.bootstrap_servers)
+     .options(**settings.kafka.spark_options())
      .option("kafka.acks", "all")
      .option("kafka.linger.ms", "5")
      .option("topic", topic).save())

@@ -50,7 +50,7 @@ def unique_topic(live_services: Settings) -> Iterator[str]:
 
     name = f"test_{uuid.uuid4().hex[:10]}"
     yield name
-    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**live_services.kafka.python_client_config())
     try:
         if name in admin.list_topics():
             admin.delete_topics([name])
@@ -73,6 +73,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_run(length: int) -> int:
+    """The first of `length` consecutive free loopback ports, below the ephemeral range (an
+    ephemeral port found free can be taken by any outgoing connection before a broker binds)."""
+    import random
+
+    from lakehouse.runtime.processes import port_is_free
+
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000 - length)
+        if all(port_is_free("127.0.0.1", base + i) for i in range(length)):
+            return base
+    raise AssertionError("no run of free ports")
 
 
 def run_cli(

@@ -121,7 +121,7 @@ def run_demo(settings: Settings, say: Callable[[str], None] = lambda _: None) ->
     report.started += list(up.started)
     report.already_running += up.already_running
     say("creating the Kafka topics")
-    reconcile_topics(settings.kafka.bootstrap_servers, topic_specs(settings))
+    reconcile_topics(settings.kafka, topic_specs(settings))
     say("starting the supervised parts: stream, producer, dashboard")
     supervised.ensure_running(settings)
     states = supervised.part_states(settings)

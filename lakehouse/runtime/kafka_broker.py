@@ -3,10 +3,16 @@
 One node by default; the cluster profile runs three (combined broker and
 controller roles, one quorum, one cluster id, separate ports and log dirs).
 Node 1 keeps the single broker's paths, so a state folder can grow a cluster.
+
+With `kafka.security_protocol` other than PLAINTEXT the client listener (also used
+between brokers) speaks it: TLS with a keystore keytool makes at first start, SASL
+PLAIN or SCRAM users from the Kafka settings (SCRAM credentials are bootstrapped when
+the storage is formatted). The controller listener stays plaintext on the host.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -16,9 +22,9 @@ from pathlib import Path
 
 from lakehouse.errors import PaystreamError
 from lakehouse.jars import resolve_jars
-from lakehouse.runtime import processes
+from lakehouse.runtime import certificates, processes
 from lakehouse.runtime.java import find_java
-from lakehouse.settings import KafkaSettings, Settings
+from lakehouse.settings import KafkaSettings, Settings, jaas_config
 from lakehouse.versions import jvm_versions
 
 
@@ -34,6 +40,7 @@ class BrokerPaths:
     pid: Path
     server_log: Path
     console_log: Path
+    scram_users: Path
 
     @classmethod
     def of(cls, settings: Settings, node: int = 1) -> BrokerPaths:
@@ -49,10 +56,69 @@ class BrokerPaths:
             pid=settings.run_dir / f"kafka{suffix}.pid",
             server_log=settings.logs_dir / f"kafka{suffix}.log",
             console_log=settings.logs_dir / f"kafka{suffix}.out",
+            scram_users=root / "scram-users",
         )
 
 
-def server_properties(kafka: KafkaSettings, data_dir: Path, node: int = 1) -> str:
+@dataclass(frozen=True)
+class BrokerTls:
+    """The keystore the secured listener serves and the CA file the brokers trust."""
+
+    keystore: Path
+    password: str
+    ca_file: Path
+
+
+def secured_listener_properties(kafka: KafkaSettings, tls: BrokerTls | None) -> dict[str, str]:
+    """TLS and SASL properties of the client listener `CLIENT` (pure; secrets included)."""
+    lines: dict[str, str] = {}
+    if kafka.uses_tls:
+        if tls is None:
+            raise ValueError("a TLS listener needs a keystore")
+        lines.update({
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(tls.keystore),
+            "ssl.keystore.password": tls.password,
+            "ssl.key.password": tls.password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_file),
+            "ssl.client.auth": "none",
+        })
+    if kafka.uses_sasl:
+        user, password = _embedded_credentials(kafka)
+        mechanism = kafka.sasl_mechanism
+        login = jaas_config(mechanism, user, password)
+        if mechanism == "PLAIN":
+            login = login.rstrip(";") + f' user_{user}="{password}";'
+        lines.update({
+            "sasl.enabled.mechanisms": mechanism,
+            "sasl.mechanism.inter.broker.protocol": mechanism,
+            f"listener.name.client.{mechanism.lower()}.sasl.jaas.config": login,
+        })
+    return lines
+
+
+def _embedded_credentials(kafka: KafkaSettings) -> tuple[str, str]:
+    """The SASL user the embedded broker accepts; refuses characters that its properties
+    file and `format --add-scram` would read differently."""
+    user, password = kafka.sasl_credentials()
+    if any(c in user + password for c in ',[]="\\') or not user.isidentifier():
+        raise PaystreamError(
+            "the embedded broker's SASL user must be a plain name and its password may not "
+            "contain , [ ] = \\ or a double quote (PAYSTREAM_KAFKA__SASL_USERNAME / _PASSWORD)")
+    return user, password
+
+
+def scram_format_argument(kafka: KafkaSettings) -> list[str]:
+    """`kafka-storage format` arguments that bootstrap the SCRAM user (pure); none otherwise."""
+    if not (kafka.uses_sasl and kafka.sasl_mechanism.startswith("SCRAM")):
+        return []
+    user, password = _embedded_credentials(kafka)
+    return ["--add-scram", f"{kafka.sasl_mechanism}=[name={user},password={password}]"]
+
+
+def server_properties(kafka: KafkaSettings, data_dir: Path, node: int = 1,
+                      tls: BrokerTls | None = None) -> str:
     """server.properties of one combined broker+controller node on loopback."""
     host = kafka.host
     port, controller = kafka.broker_port(node), kafka.controller_port_of(node)
@@ -81,6 +147,15 @@ def server_properties(kafka: KafkaSettings, data_dir: Path, node: int = 1) -> st
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": "2097152",
     }
+    if kafka.security_protocol != "PLAINTEXT":
+        lines.update({
+            "listeners": f"CLIENT://{host}:{port},CONTROLLER://{host}:{controller}",
+            "advertised.listeners": f"CLIENT://{host}:{port}",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map":
+                f"CONTROLLER:PLAINTEXT,CLIENT:{kafka.security_protocol}",
+            **secured_listener_properties(kafka, tls),
+        })
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -151,18 +226,33 @@ def _start_node(settings: Settings, node: int, java: Path,
     for folder in (paths.root, paths.data, paths.cluster_id.parent, settings.run_dir,
                    settings.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    paths.config.write_text(server_properties(settings.kafka, paths.data, node))
+    kafka = settings.kafka
+    tls = None
+    if kafka.uses_tls:
+        keytool = Path(os.path.realpath(java)).parent / "keytool"
+        tls = BrokerTls(*certificates.ensure_keystore(
+            keytool, settings.embedded_kafka_tls_dir, kafka.host))
+    _write_private(paths.config, server_properties(kafka, paths.data, node, tls))
     paths.log4j.write_text(log4j_properties(paths.server_log))
+    scram = scram_format_argument(kafka)
+    wanted_user = f"{kafka.sasl_mechanism}:{kafka.sasl_username}\n" if scram else ""
     if not (paths.data / "meta.properties").exists():
         if not paths.cluster_id.exists():
             paths.cluster_id.write_text(kraft_cluster_id())
         cluster_id = paths.cluster_id.read_text().strip()
         processes.run_checked(
             _java_command(settings, java, classpath, "kafka.tools.StorageTool", node)
-            + ["format", f"--cluster-id={cluster_id}", "-c", str(paths.config)],
+            + ["format", f"--cluster-id={cluster_id}", "-c", str(paths.config), *scram],
             f"formatting the Kafka storage of node {node}",
             log=paths.console_log,
         )
+        paths.scram_users.write_text(wanted_user)
+    elif scram and (not paths.scram_users.exists()
+                    or wanted_user not in paths.scram_users.read_text()):
+        raise PaystreamError(
+            f"Kafka node {node}'s storage ({paths.data}) was formatted without the SCRAM user "
+            f"{kafka.sasl_username!r}: stop it with `paystream down` and use a fresh "
+            "PAYSTREAM_HOME (SCRAM users are bootstrapped when the storage is formatted)")
     with open(paths.console_log, "ab") as console:
         process = subprocess.Popen(
             _java_command(settings, java, classpath, "kafka.Kafka", node) + [str(paths.config)],
@@ -173,6 +263,14 @@ def _start_node(settings: Settings, node: int, java: Path,
         )
     paths.pid.write_text(f"{process.pid}\n")
     return process
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (broker configs may hold passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
 
 
 def kraft_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
@@ -189,19 +287,20 @@ def kraft_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().by
             return cluster_id
 
 
-def live_brokers(bootstrap: str, timeout_s: float = 3.0) -> int:
+def live_brokers(kafka: KafkaSettings, timeout_s: float = 3.0) -> int:
     """How many brokers a real metadata request reports (0 when none answers)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     if not any(processes.tcp_reachable(h, int(p), timeout_s) for h, _, p in
-               (server.rpartition(":") for server in bootstrap.split(","))):
+               (server.rpartition(":") for server in kafka.bootstrap_servers.split(","))):
         return 0
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
             client_id="paystream-probe",
+            **kafka.python_client_config(),
         )
     except (KafkaError, OSError, ValueError):
         return 0
@@ -213,9 +312,9 @@ def live_brokers(bootstrap: str, timeout_s: float = 3.0) -> int:
         admin.close()
 
 
-def metadata_ok(bootstrap: str, timeout_s: float = 3.0) -> bool:
+def metadata_ok(kafka: KafkaSettings, timeout_s: float = 3.0) -> bool:
     """True when a real metadata request to the cluster succeeds."""
-    return live_brokers(bootstrap, timeout_s) > 0
+    return live_brokers(kafka, timeout_s) > 0
 
 
 def wait_ready(settings: Settings, launched: dict[int, subprocess.Popen[bytes]]) -> float:
@@ -231,7 +330,7 @@ def wait_ready(settings: Settings, launched: dict[int, subprocess.Popen[bytes]])
                     f"Kafka node {node} exited with code {process.returncode} while starting; "
                     f"see {paths.server_log} and {paths.console_log}"
                 )
-        if live_brokers(settings.kafka.bootstrap_servers, timeout_s=1.0) >= wanted:
+        if live_brokers(settings.kafka, timeout_s=1.0) >= wanted:
             return time.monotonic() - started
         time.sleep(0.25)
     for process in launched.values():

@@ -124,6 +124,26 @@ def init_cluster(settings: Settings) -> None:
         pwfile.unlink(missing_ok=True)
 
 
+def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
+    """The embedded server's self-signed certificate and key (made once, owned by the
+    server's user, key readable by it alone)."""
+    from lakehouse.runtime.certificates import self_signed_pem
+
+    folder = settings.embedded_postgres_tls_dir
+    cert, key = folder / "server.crt", folder / "server.key"
+    if not (cert.exists() and key.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        cert_pem, key_pem = self_signed_pem("paystream-postgres", settings.postgres.host)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_pem)
+        cert.write_bytes(cert_pem)
+        for path in (folder, cert, key):
+            _own_for_postgres(path)
+    return cert, key
+
+
 def start(settings: Settings) -> float:
     """Start the local cluster and create the database; return the seconds it took."""
     started = time.monotonic()
@@ -137,6 +157,9 @@ def start(settings: Settings) -> float:
         f"-p {pg.port} -k {paths.socket_dir} -c listen_addresses={pg.host} "
         "-c max_connections=200 -c shared_buffers=128MB -c fsync=on"
     )
+    if pg.ssl:
+        cert, key = ensure_certificate(settings)
+        options += f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
     processes.run_checked(
         processes.as_postgres_user([
             str(server_bindir() / "pg_ctl"), "-D", str(paths.data), "-l", str(paths.log),
@@ -151,7 +174,9 @@ def start(settings: Settings) -> float:
 
 def _create_database(settings: Settings) -> None:
     pg = settings.postgres
-    maintenance = settings.postgres_url().rsplit("/", 1)[0] + "/postgres"
+    from psycopg2.extensions import make_dsn
+
+    maintenance = make_dsn(settings.postgres_url(), dbname="postgres")
     conn = connect(maintenance)
     try:
         conn.autocommit = True

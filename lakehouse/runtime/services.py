@@ -95,7 +95,7 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
             kafka_broker.stop(settings)
         raise
     external_kafka = not settings.kafka.embedded
-    if external_kafka and not kafka_broker.metadata_ok(settings.kafka.bootstrap_servers):
+    if external_kafka and not kafka_broker.metadata_ok(settings.kafka):
         raise PaystreamError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers} (PAYSTREAM_KAFKA__BOOTSTRAP)"
         )
@@ -134,14 +134,15 @@ def _masked(dsn: str) -> str:
     db = params.get("dbname", "")
     user = params.get("user", "")
     secret = ":***" if params.get("password") else ""
-    return f"postgresql://{user}{secret}@{host}:{port}/{db}"
+    query = "&".join(f"{key}={params[key]}" for key in ("sslmode", "sslrootcert") if key in params)
+    return f"postgresql://{user}{secret}@{host}:{port}/{db}" + (f"?{query}" if query else "")
 
 
 def status(settings: Settings) -> dict[str, Any]:
     """What runs where, checked live: a metadata request to Kafka, a connection to PostgreSQL."""
     kafka_pids = kafka_broker.running_pids(settings)
     airflow = airflow_server.info(settings)
-    live = kafka_broker.live_brokers(settings.kafka.bootstrap_servers, timeout_s=2.0)
+    live = kafka_broker.live_brokers(settings.kafka, timeout_s=2.0)
     broker_paths = kafka_broker.BrokerPaths.of(settings)
     return {
         "profile": settings.profile,
@@ -149,7 +150,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "lake_root": str(settings.lake),
         "logs": str(settings.logs_dir),
         "kafka": {
-            "bootstrap": settings.kafka.bootstrap_servers,
+            **settings.kafka.described(),
             "up": live >= (settings.kafka.brokers if settings.kafka.embedded else 1),
             "brokers": live,
             "embedded": settings.kafka.embedded,

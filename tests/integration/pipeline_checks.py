@@ -18,7 +18,7 @@ SCHEMA_FAULTS = {"malformed_json", "missing_field", "wrong_type", "non_positive_
 
 def recreate_topics(settings: Settings) -> None:
     """Delete the pipeline topics and create them again from the topics file."""
-    admin = admin_client(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
     try:
         existing = set(admin.list_topics()) & set(PIPELINE_TOPICS)
         if existing:
@@ -28,7 +28,7 @@ def recreate_topics(settings: Settings) -> None:
     specs = topic_specs(settings)
     for attempt in range(40):
         try:
-            reconcile_topics(settings.kafka.bootstrap_servers, specs)
+            reconcile_topics(settings.kafka, specs)
             return
         except Exception:  # noqa: BLE001 - a topic marked for deletion is briefly in the way
             if attempt == 39:
@@ -40,7 +40,7 @@ def topic_records(settings: Settings, topic: str) -> int:
     """Records in a topic: the sum of its partitions' end offsets."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = KafkaConsumer(**settings.kafka.python_client_config())
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return sum(consumer.end_offsets(partitions).values())

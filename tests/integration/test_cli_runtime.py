@@ -31,7 +31,7 @@ def test_status_json_shows_live_broker_and_database(live_services: Settings) -> 
 
 
 def _describe(settings: Settings, topic: str) -> tuple[int, str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**settings.kafka.python_client_config())
     try:
         partitions = len(admin.describe_topics([topic])[0]["partitions"])
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)],
@@ -53,6 +53,11 @@ def test_topics_twice_is_a_no_op_and_partitions_grow(
         )
 
     write(partitions=2, retention=3_600_000)
+    unmanaged = {"PAYSTREAM_KAFKA__MANAGE_TOPICS": "false"}  # topics owned by a template
+    missing = run_cli("topics", "--file", str(topics_file), env=unmanaged)
+    assert missing.returncode == 1
+    assert f"topics missing on {live_services.kafka.bootstrap_servers}: {unique_topic} " \
+        in missing.stderr, missing.stderr
     first = run_cli("topics", "--file", str(topics_file))
     assert first.returncode == 0, first.stderr
     assert "create" in first.stdout
@@ -63,6 +68,9 @@ def test_topics_twice_is_a_no_op_and_partitions_grow(
     assert second.stdout.startswith("no changes")
 
     write(partitions=5, retention=7_200_000)
+    reported = run_cli("topics", "--file", str(topics_file), env=unmanaged)
+    assert reported.returncode == 0, reported.stderr
+    assert "differs (not managed): grow_partitions (2 -> 5)" in reported.stdout
     dry = run_cli("topics", "--file", str(topics_file), "--dry-run")
     assert "would apply: grow_partitions (2 -> 5)" in dry.stdout
     assert _describe(live_services, unique_topic) == (2, "3600000")

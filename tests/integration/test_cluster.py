@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime.processes import port_is_free, wait_until
+from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import KafkaSettings, Settings, load_settings
-from tests.conftest import alive, run_cli
+from tests.conftest import alive, free_port_run, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,
     gold_alert_ids,
@@ -32,22 +32,10 @@ pytestmark = pytest.mark.integration
 EVENTS = 3_000
 
 
-def _free_run(length: int) -> int:
-    """The first of `length` consecutive free loopback ports, below the ephemeral range (an
-    ephemeral port found free can be taken by any outgoing connection before a broker binds)."""
-    import random
-
-    for _ in range(200):
-        base = random.randrange(20_000, 32_000 - length)
-        if all(port_is_free("127.0.0.1", base + i) for i in range(length)):
-            return base
-    raise AssertionError("no run of free ports")
-
-
 def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
     """Its own brokers and Spark cluster on free ports; the suite's PostgreSQL as an external
     server (a throwaway cluster under pytest's 0700 temporary folder is out of its reach)."""
-    kafka = _free_run(10)  # 3 brokers and their controllers, the master, its UI and 2 workers'
+    kafka = free_port_run(10)  # 3 brokers and their controllers, the master, its UI and 2 workers'
     master, ui = kafka + 6, kafka + 7
     return {
         "PAYSTREAM_PROFILE": "cluster",

@@ -61,7 +61,7 @@ def _rows(spark: Any, table: str) -> int:
 def _lake_lag(settings: Settings, lake: Path) -> int | None:
     from lakehouse.stream_progress import query_progress, topic_end_offsets
 
-    ends = topic_end_offsets(settings.kafka.bootstrap_servers, ["transactions", "alerts"])
+    ends = topic_end_offsets(settings.kafka, ["transactions", "alerts"])
     return {p.query: p.lag_records for p in query_progress(lake, ends)}["medallion"]
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 def _send(settings: Settings, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = make_producer(settings.kafka.bootstrap_servers)
+    producer = make_producer(settings.kafka)
     try:
         for key, value in records:
             producer.send("transactions", key=key, value=value)
@@ -91,7 +91,7 @@ def test_hostile_records_never_stop_the_pipeline_and_nothing_is_lost(
                                                       for a in alerts}
 
     consumer = KafkaConsumer("transactions_dlq",
-                             bootstrap_servers=settings.kafka.bootstrap_servers,
+                             **settings.kafka.python_client_config(),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=10_000, group_id=None)
     try:

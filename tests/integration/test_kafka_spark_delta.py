@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def _create_topic(settings: Settings, name: str, partitions: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**settings.kafka.python_client_config())
     try:
         admin.create_topics([NewTopic(name, partitions, 1)], wait_for_metadata=True)
     finally:
@@ -26,7 +26,7 @@ def _create_topic(settings: Settings, name: str, partitions: int) -> None:
 
 
 def _send(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all",
+    producer = KafkaProducer(**settings.kafka.python_client_config(), acks="all",
                              enable_idempotence=True)
     try:
         for key, value in records:
@@ -41,7 +41,7 @@ def test_kafka_round_trip(live_services: Settings, unique_topic: str) -> None:
     sent = [(f"user-{i % 7}".encode(), json.dumps({"n": i}).encode()) for i in range(200)]
     _send(live_services, unique_topic, sent)
 
-    consumer = KafkaConsumer(unique_topic, bootstrap_servers=live_services.kafka.bootstrap_servers,
+    consumer = KafkaConsumer(unique_topic, **live_services.kafka.python_client_config(),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=10_000, group_id=None)
     try:
@@ -85,7 +85,7 @@ def test_spark_streams_kafka_into_delta_and_duckdb_reads_it(
     schema = StructType([StructField("id", StringType()), StructField("amount", StringType())])
     stream = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", live_services.kafka.bootstrap_servers)
+        .options(**live_services.kafka.spark_options())
         .option("subscribe", unique_topic)
         .option("startingOffsets", "earliest")
         .load()

@@ -69,7 +69,7 @@ def test_every_dag_imports_with_tags_retries_and_docs(lake: Lake) -> None:
 def test_kafka_topic_setup_dag_reconciles_and_verifies(lake: Lake) -> None:
     from lakehouse.topics import admin_client
 
-    admin = admin_client(lake.settings.kafka.bootstrap_servers)
+    admin = admin_client(lake.settings.kafka)
     try:
         admin.delete_topics(["transactions_dlq"])
     finally:
@@ -80,7 +80,7 @@ def test_kafka_topic_setup_dag_reconciles_and_verifies(lake: Lake) -> None:
         if run.state == "success":
             break
     assert run is not None and run.state == "success"
-    admin = admin_client(lake.settings.kafka.bootstrap_servers)
+    admin = admin_client(lake.settings.kafka)
     try:
         assert "transactions_dlq" in admin.list_topics()
     finally:

@@ -163,7 +163,7 @@ def test_postgres_and_kafka_alerts_match_gold(run: PipelineRun) -> None:
     gold = gold_alert_ids(run.spark, run.catalog)
     assert gold
     assert postgres_alert_ids(run.settings) == gold
-    consumer = KafkaConsumer("alerts", bootstrap_servers=run.settings.kafka.bootstrap_servers,
+    consumer = KafkaConsumer("alerts", **run.settings.kafka.python_client_config(),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=10_000, group_id=None)
     try:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def _consume_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap_servers,
+    consumer = KafkaConsumer(topic, **settings.kafka.python_client_config(),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=15_000, group_id=None,
                              fetch_max_bytes=8 * 1024 * 1024)
@@ -42,7 +42,7 @@ def _consume_all(settings: Settings, topic: str, expected: int) -> list:  # type
 
 def test_produce_round_trip_matches_the_generator(live_services: Settings,
                                                   unique_topic: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**live_services.kafka.python_client_config())
     admin.create_topics([NewTopic(unique_topic, 3, 1)], wait_for_metadata=True)
     admin.close()
     args = ["--count", "3000", "--rate", "0", "--seed", "7", "--start", "2026-11-01T08:00:00",
@@ -70,7 +70,7 @@ def test_produce_round_trip_matches_the_generator(live_services: Settings,
 
 
 def test_replay_round_trip(live_services: Settings, unique_topic: str, tmp_path: Path) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**live_services.kafka.python_client_config())
     admin.create_topics([NewTopic(unique_topic, 1, 1)], wait_for_metadata=True)
     admin.close()
     path = tmp_path / "few.csv"
@@ -105,7 +105,7 @@ def test_produce_flag_errors_are_one_line(live_services: Settings, args: list[st
 def test_produce_without_count_runs_until_sigterm_and_everything_acknowledged_arrived(
         live_services: Settings, unique_topic: str) -> None:
     """The README's live producer: no --count, no --duration; SIGTERM ends it cleanly."""
-    admin = KafkaAdminClient(bootstrap_servers=live_services.kafka.bootstrap_servers)
+    admin = KafkaAdminClient(**live_services.kafka.python_client_config())
     admin.create_topics([NewTopic(unique_topic, 3, 1)], wait_for_metadata=True)
     admin.close()
     process = subprocess.Popen(
