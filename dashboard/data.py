@@ -107,7 +107,8 @@ def query_progress(settings: Settings) -> pd.DataFrame:
         ends = topic_end_offsets(settings.kafka, topics)
     except Exception:  # noqa: BLE001 - Kafka down: show progress without lag
         ends = {}
-    rows = [p for p in progress_of(settings.lake, ends) if p.batch is not None]
+    found = progress_of(settings.lake, ends) if settings.lake_is_local else []  # checkpoints
+    rows = [p for p in found if p.batch is not None]
     return pd.DataFrame(
         [(p.query, p.topic, p.batch, p.lag_records, p.records_per_s, p.last_commit)
          for p in rows],

@@ -38,18 +38,24 @@ STREAMING_QUERIES = {
 class Catalog:
     """Paths of the tables and checkpoints for one lake root."""
 
-    lake_root: Path
+    lake_root: Path | str
+
+    def _under(self, *parts: str) -> str:
+        """A path below the root: joined as a folder, or with '/' on a URI (abfss://...)."""
+        if isinstance(self.lake_root, Path):
+            return str(self.lake_root.joinpath(*parts))
+        return "/".join([self.lake_root.rstrip("/"), *parts])
 
     def table(self, name: str) -> str:
         """The path of a table such as `silver.transactions`."""
         if name not in TABLES:
             raise KeyError(f"unknown table {name}")
         layer, table = name.split(".")
-        return str(self.lake_root / layer / table)
+        return self._under(layer, table)
 
     def checkpoint(self, query: str) -> str:
         """The checkpoint folder of a streaming query."""
-        return str(self.lake_root / "_checkpoints" / query)
+        return self._under("_checkpoints", query)
 
     def sql_name(self, name: str) -> str:
         """The name a table gets in SQL: `silver.transactions` -> `silver_transactions`."""

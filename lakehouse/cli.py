@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -183,8 +184,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     """Resolve and cache the Kafka and Spark jars from Maven Central."""
+    from lakehouse.cloud_storage import lake_on_azure
     from lakehouse.runtime.kafka_broker import broker_classpath
-    from lakehouse.spark import paystream_jar, spark_extra_jars
+    from lakehouse.spark import azure_storage_jars, paystream_jar, spark_extra_jars
 
     _say("resolving Kafka broker jars")
     kafka_jars = broker_classpath(settings).count(":") + 1
@@ -192,8 +194,12 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     spark_jars = len(spark_extra_jars(settings))
     _say("compiling the stateful rules (spark_jobs/jvm)")
     own = paystream_jar(settings).name
-    print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}, "
-          f"{own}")
+    azure = ""
+    if args.azure or lake_on_azure(settings):
+        _say("resolving the ABFS connector (hadoop-azure)")
+        azure = f", azure storage {len(azure_storage_jars(settings))}"
+    print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}"
+          f"{azure}, {own}")
     return 0
 
 
@@ -267,9 +273,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     """Run the streaming pipeline: bronze, silver and gold, or one layer."""
+    import logging
+
     from lakehouse.spark import build_spark_session
     from spark_jobs.pipeline import LAYERS, realtime_threads, run_pipeline
 
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     layers = [args.layer] if args.layer else list(LAYERS)
     queries = [args.query] if args.query else []
     held = 0 if args.available_now or args.layer or (queries and queries != ["instant"]) \
@@ -358,14 +368,16 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse import PROJECT_ROOT
 
     app = PROJECT_ROOT / "dashboard" / "app.py"
+    host = args.host or settings.demo.dashboard_host
+    port_given = args.port or settings.demo.dashboard_port
     argv = [sys.executable, "-m", "streamlit", "run", str(app),
-            "--server.address", args.host, "--server.port", str(args.port),
+            "--server.address", host, "--server.port", str(port_given),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer",
             *args.passed_through]
     extra = dict(zip(args.passed_through, args.passed_through[1:], strict=False))
-    port = extra.get("--server.port", str(args.port))  # streamlit takes the last one given
-    print(f"dashboard http://{args.host}:{port}  (Ctrl-C stops it)", flush=True)
+    port = extra.get("--server.port", str(port_given))  # streamlit takes the last one given
+    print(f"dashboard http://{host}:{port}  (Ctrl-C stops it)", flush=True)
     # exec, not a child: a signal meant for the dashboard (Ctrl-C, a supervisor's SIGTERM)
     # reaches Streamlit itself, and no wrapper can exit leaving Streamlit behind.
     os.chdir(PROJECT_ROOT)
@@ -432,7 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--file", help="topics file (default config/kafka_topics.yaml)")
     topics.add_argument("--dry-run", action="store_true", help="show changes, apply none")
     add("migrate", cmd_migrate, "apply the PostgreSQL payments schema")
-    add("setup", cmd_setup, "cache the JVM jars (Kafka, Delta, spark-sql-kafka); build our own")
+    setup = add("setup", cmd_setup,
+                "cache the JVM jars (Kafka, Delta, spark-sql-kafka); build our own")
+    setup.add_argument("--azure", action="store_true",
+                       help="also the ABFS connector (hadoop-azure) an abfss:// lake needs "
+                            "(resolved anyway when PAYSTREAM_LAKE_ROOT is abfss://)")
 
     produce = add("produce", cmd_produce, "send synthetic or replayed payment events to Kafka")
     produce.add_argument("--topic", default="transactions", help="topic (default transactions)")
@@ -481,8 +497,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("airflow", cmd_airflow, "start Airflow standalone with the DAGs in dags/")
     dashboard = add("dashboard", cmd_dashboard,
                     "run the live Streamlit dashboard (other --options go to streamlit)")
-    dashboard.add_argument("--host", default="127.0.0.1", help="address (default loopback)")
-    dashboard.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    dashboard.add_argument("--host", help="address (default PAYSTREAM_DEMO__DASHBOARD_HOST, "
+                                          "loopback)")
+    dashboard.add_argument("--port", type=int,
+                           help="port (default PAYSTREAM_DEMO__DASHBOARD_PORT, 8501)")
     sql = add("sql", cmd_sql, "query the Delta tables with DuckDB (no query: a prompt)")
     sql.add_argument("query", nargs="?", help='e.g. "SELECT rule_id, count(*) FROM gold_alerts '
                      'GROUP BY 1"')
@@ -507,6 +525,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _root_cause(error: BaseException) -> str:
+    """A JVM error's innermost cause (`java.net.UnknownHostException: host`), else the error."""
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return str(error)
+    try:
+        while java.getCause() is not None:
+            java = java.getCause()
+        return str(java.toString())
+    except Exception:  # noqa: BLE001 - the JVM is gone: the Python message will do
+        return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `paystream` console script."""
     parser = build_parser()
@@ -526,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a trace
         if os.environ.get("PAYSTREAM_DEBUG"):
             raise
-        reason = " ".join(str(error).split())[:300]
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", _root_cause(error)).split())[:300]
         print(f"paystream {args.command}: unexpected error: {type(error).__name__}: {reason} "
               "(set PAYSTREAM_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1

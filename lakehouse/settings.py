@@ -30,6 +30,13 @@ def _absolute(path: Path) -> Path:
     return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
 
 
+def is_uri(value: object) -> bool:
+    """True for a URI with a scheme such as abfss:// or s3a:// (not a local path) (pure)."""
+    import re
+
+    return isinstance(value, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value) is not None
+
+
 def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None:
     """A secret from its setting or, failing that, from the file the setting names."""
     if value is not None:
@@ -237,6 +244,48 @@ class SparkSettings(BaseModel):
     worker_cores: int = 1
     worker_memory: str = "1g"
     executor_memory: str = "768m"
+    driver_host: str = Field(
+        default="127.0.0.1",
+        description="The name executors reach the driver by (a container's service name)")
+    driver_bind_address: str = Field(
+        default="127.0.0.1", description="Where the driver listens (0.0.0.0 in a container)")
+
+
+AzureAuth = Literal["shared_key", "service_principal", "managed_identity", "workload_identity"]
+
+
+class AzureSettings(BaseModel):
+    """How Spark and the Python readers reach an `abfss://` lake (ADLS Gen2).
+
+    `shared_key`: the account key. `service_principal`: OAuth client credentials.
+    `managed_identity`: the instance metadata endpoint (VMs, AKS, Databricks; not Container
+    Apps, whose identity endpoint Hadoop's MSI provider does not speak). `workload_identity`:
+    a federated token file (AKS workload identity).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    storage_account: str | None = Field(
+        default=None, description="The ADLS Gen2 account; unset = read from the abfss:// root")
+    auth: AzureAuth = "shared_key"
+    client_id: str | None = None
+    tenant_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    account_key: SecretStr | None = None
+    account_key_file: Path | None = None
+    federated_token_file: Path | None = None
+    max_retries: int | None = Field(
+        default=None, description="ABFS request retries (fs.azure.io.retry.max.retries); "
+                                  "unset = the connector's default")
+
+    def secret(self) -> str | None:
+        """The client secret (service principal) or account key (shared key) in use."""
+        if self.auth == "service_principal":
+            return _secret(self.client_secret, self.client_secret_file, "the Azure client secret")
+        if self.auth == "shared_key":
+            return _secret(self.account_key, self.account_key_file, "the storage account key")
+        return None
 
 
 class AirflowSettings(BaseModel):
@@ -303,7 +352,9 @@ class Settings(BaseSettings):
 
     profile: str = "local"
     home: Path = PROJECT_ROOT / ".paystream"
-    lake_root: Path | None = None
+    lake_root: Path | str | None = Field(
+        default=None, description="A folder, or a URI such as abfss://lake@account.dfs.core."
+                                  "windows.net/paystream; default $PAYSTREAM_HOME/lake")
     jars_dir: Path | None = None
     postgres_dsn: SecretStr | None = None
     postgres_dsn_file: Path | None = Field(
@@ -314,13 +365,16 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     airflow: AirflowSettings = AirflowSettings()
     demo: DemoSettings = DemoSettings()
+    azure: AzureSettings = AzureSettings()
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:
         """Relative paths are taken from the project root, wherever the command runs."""
         home = _absolute(self.home)
         object.__setattr__(self, "home", home)
-        object.__setattr__(self, "lake_root", _absolute(self.lake_root or home / "lake"))
+        lake = self.lake_root or home / "lake"
+        object.__setattr__(self, "lake_root",
+                           str(lake).rstrip("/") if is_uri(lake) else _absolute(Path(lake)))
         object.__setattr__(self, "jars_dir", _absolute(self.jars_dir or home / "jars"))
         kafka = self.kafka
         if kafka.embedded and kafka.uses_tls and kafka.ssl_cafile is None:
@@ -359,9 +413,21 @@ class Settings(BaseSettings):
 
     @property
     def lake(self) -> Path:
-        """The lake root as a Path (never None after validation)."""
+        """The lake root as a local Path (never None after validation; see `lake_uri` for a
+        remote lake)."""
+        assert isinstance(self.lake_root, Path), f"the lake {self.lake_root} is not local"
+        return self.lake_root
+
+    @property
+    def lake_location(self) -> Path | str:
+        """The lake root as Spark and delta-rs take it: a local Path or a remote URI."""
         assert self.lake_root is not None
         return self.lake_root
+
+    @property
+    def lake_is_local(self) -> bool:
+        """True when the lake is a folder on this machine."""
+        return isinstance(self.lake_root, Path)
 
     @property
     def jars(self) -> Path:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lakehouse.cloud_storage import lake_on_azure, spark_hadoop_options
 from lakehouse.jars import jars_missing_from, resolve_jars
 from lakehouse.runtime.java import find_java
 from lakehouse.settings import Settings
@@ -26,6 +27,14 @@ def pyspark_jars_dir() -> Path:
 def spark_extra_jars(settings: Settings) -> list[Path]:
     """Delta and spark-sql-kafka with their dependencies, minus what pyspark already ships."""
     resolved = resolve_jars(settings.jars, "spark", jvm_versions().spark_packages)
+    present = [jar.name for jar in pyspark_jars_dir().glob("*.jar")]
+    keep = set(jars_missing_from([jar.name for jar in resolved], present))
+    return [jar for jar in resolved if jar.name in keep]
+
+
+def azure_storage_jars(settings: Settings) -> list[Path]:
+    """hadoop-azure (ABFS) and its dependencies, minus what pyspark already ships."""
+    resolved = resolve_jars(settings.jars, "azure", jvm_versions().azure_storage)
     present = [jar.name for jar in pyspark_jars_dir().glob("*.jar")]
     keep = set(jars_missing_from([jar.name for jar in resolved], present))
     return [jar for jar in resolved if jar.name in keep]
@@ -63,23 +72,25 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     os.environ.setdefault("JAVA_HOME", str(java.resolve().parent.parent))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
+    conf = settings.spark
+    os.environ.setdefault("SPARK_LOCAL_IP", conf.driver_bind_address)  # loopback by default
+    on_azure = lake_on_azure(settings)
     jars = ",".join(str(jar) for jar in [*spark_extra_jars(settings),
+                                         *(azure_storage_jars(settings) if on_azure else []),
                                          paystream_jar(settings, java)])
     spark_home = settings.home / "spark"
     warehouse = spark_home / "warehouse"
     local_dir = spark_home / "tmp"
     for folder in (warehouse, local_dir, settings.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    conf = settings.spark
     on_cluster = conf.master.startswith("spark://")
     builder = (
         SparkSession.builder.appName(app_name)
         .master(conf.master if on_cluster else local_master_plus(conf.master, extra_threads))
         .config("spark.jars", jars)
         .config("spark.driver.memory", conf.driver_memory)
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", conf.driver_host)
+        .config("spark.driver.bindAddress", conf.driver_bind_address)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog",
                 "org.apache.spark.sql.delta.catalog.DeltaCatalog")
@@ -111,6 +122,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
                 "org.apache.spark.sql.execution.streaming.checkpointing."
                 "FileSystemBasedCheckpointFileManager")
     )
+    for key, value in spark_hadoop_options(settings).items():  # an abfss:// lake's account
+        builder = builder.config(key, value)
     if on_cluster:  # executors: one core each, the same Python; spark.jars reach them too
         builder = (builder.config("spark.executor.memory", conf.executor_memory)
                    .config("spark.executor.cores", "1")

@@ -79,19 +79,24 @@ def empty_view_sql(name: str, columns: Sequence[tuple[str, str]]) -> str | None:
     return f'CREATE VIEW "{name}" AS SELECT {selected} WHERE false'
 
 
-def _register(conn: Any, name: str, path: str) -> bool:
-    """Register one Delta table as a view; False when there is no table at the path."""
+def _register(conn: Any, name: str, path: str,
+              storage_options: dict[str, str] | None = None) -> bool:
+    """Register one Delta table as a view; False when there is no table at the path.
+
+    A remote table (storage options given) is read through delta-rs: DuckDB would need its
+    network extensions, which it cannot download offline.
+    """
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        table = DeltaTable(path)
+        table = DeltaTable(path, storage_options=storage_options or None)
     except TableNotFoundError:
         return False
     files = table.file_uris()
     fields = table.schema().fields
     # Reader version 1 means plain Parquet files: no deletion vectors, no column mapping.
-    plain = table.protocol().min_reader_version == 1
+    plain = table.protocol().min_reader_version == 1 and not storage_options
     empty = None if files else empty_view_sql(
         name, [(f.name, str(getattr(f.type, "type", ""))) for f in fields])
     if plain and files:
@@ -110,9 +115,12 @@ def connect_lake(settings: Settings, tables: Sequence[str] = TABLES) -> Any:
     conn = duckdb.connect(config={"autoinstall_known_extensions": False,
                                   "autoload_known_extensions": False})
     conn.execute("SET TimeZone = 'UTC'")
-    catalog = Catalog(settings.lake)
+    from lakehouse.cloud_storage import delta_storage_options
+
+    catalog = Catalog(settings.lake_location)
+    options = delta_storage_options(settings)
     for table in tables:
-        _register(conn, catalog.sql_name(table), catalog.table(table))
+        _register(conn, catalog.sql_name(table), catalog.table(table), options)
     return conn
 
 

@@ -16,6 +16,7 @@ class JvmVersions:
     kafka_version: str
     kafka_broker: tuple[str, ...]
     spark_packages: tuple[str, ...]
+    azure_storage: tuple[str, ...]
 
 
 @cache
@@ -27,4 +28,5 @@ def jvm_versions() -> JvmVersions:
         kafka_version=jvm["kafka_version"],
         kafka_broker=tuple(jvm["kafka_broker"]),
         spark_packages=tuple(jvm["spark_packages"]),
+        azure_storage=tuple(jvm["azure_storage"]),
     )

@@ -65,7 +65,8 @@ def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,
             .option("kafka.linger.ms", "0")
             .option("kafka.acks", "all")
             .option("topic", "alerts")
-            .option("checkpointLocation", Catalog(settings.lake).checkpoint(checkpoint or name)))
+            .option("checkpointLocation",
+                    Catalog(settings.lake_location).checkpoint(checkpoint or name)))
 
 
 def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:
@@ -130,7 +131,7 @@ class GoldSink:
     def __init__(self, settings: Settings, rule_ids: Sequence[str]) -> None:
         self.settings = settings
         self.rule_ids = list(rule_ids)
-        self.path = Catalog(settings.lake).table(GOLD_TABLE)
+        self.path = Catalog(settings.lake_location).table(GOLD_TABLE)
 
     def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
         """Append one batch once; only the gold.alerts partitions of its event dates are read."""
@@ -159,7 +160,7 @@ def _start(spark: SparkSession, settings: Settings, name: str, sink: object,
     source = io.read_kafka_stream(spark, settings, "alerts",
                                   settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(name).foreachBatch(sink)  # type: ignore[arg-type]
-              .option("checkpointLocation", Catalog(settings.lake).checkpoint(name)))
+              .option("checkpointLocation", Catalog(settings.lake_location).checkpoint(name)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=f"{interval_s} seconds")
     return writer.start()

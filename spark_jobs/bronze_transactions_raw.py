@@ -42,7 +42,7 @@ def transform(kafka_df: DataFrame) -> DataFrame:
 def start(spark: SparkSession, settings: Settings, available_now: bool,
           max_offsets_per_trigger: int | None = None) -> StreamingQuery:
     """Start the Kafka -> bronze query."""
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     source = io.read_kafka_stream(spark, settings, "transactions", max_offsets_per_trigger)
     writer = (
         transform(source).writeStream.format("delta").queryName(QUERY_NAME)

@@ -132,7 +132,7 @@ def run(spark: SparkSession, settings: Settings, day: date,
     from spark_jobs.pipeline import ensure_tables
 
     ensure_tables(spark, settings)
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     silver_day = io.read_delta(spark, catalog.table("silver.transactions")).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
     quarantine_day = io.read_delta(spark, catalog.table("silver.quarantine")).where(

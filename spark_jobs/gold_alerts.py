@@ -83,7 +83,7 @@ class GoldBatch:
 
     def __init__(self, settings: Settings, rules: dict[str, Rule] | None = None) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.lake)
+        self.catalog = Catalog(settings.lake_location)
         self.rules = lake_rules(rules or load_rules())
         self.lookback_s = lookback_seconds(self.rules)
 
@@ -185,7 +185,7 @@ class GoldBatch:
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start the silver -> gold query."""
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     source = spark.readStream.format("delta").option(
         "maxFilesPerTrigger", str(settings.pipeline.max_files_per_trigger)
     ).load(catalog.table("silver.transactions"))

@@ -25,7 +25,7 @@ def batch_alerts(spark: SparkSession, settings: Settings, first: date, last: dat
 
     rules = rules or load_rules()
     margin = timedelta(seconds=lookback_seconds(rules)) + timedelta(days=1)
-    silver = io.read_delta(spark, Catalog(settings.lake).table("silver.transactions"))
+    silver = io.read_delta(spark, Catalog(settings.lake_location).table("silver.transactions"))
     context = silver.where(F.col("event_date").between(F.lit(first - margin), F.lit(last + margin)))
     alerts = evaluate_rules(context, rules, F.current_timestamp())
     return alerts.where(F.col("event_date").between(F.lit(first), F.lit(last)))

@@ -8,7 +8,8 @@ skipped; PostgreSQL upserts on the alert id; Kafka sinks are at-least-once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,11 @@ from lakehouse.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+
+log = logging.getLogger("paystream.io")
+
+METRICS_RETRY_S = 4.0
+"""How long a batch's metrics wait for PostgreSQL before they are dropped (not the batch)."""
 
 MICRO_BATCH_FETCH_WAIT_MS = 10
 """How long the broker may hold a micro-batch task's fetch when no record is there yet.
@@ -134,57 +140,83 @@ ALERT_INSERT = (
 )
 
 
-def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert alerts into payments.alerts; an alert id seen before is left as it is."""
-    if not rows:
-        return
+def backoff_delays(budget_s: float, first_s: float = 0.5, cap_s: float = 10.0) -> list[float]:
+    """The waits between attempts: doubling from `first_s`, at most `cap_s`, summing to no
+    more than `budget_s` (pure)."""
+    delays: list[float] = []
+    delay = first_s
+    while sum(delays) + delay <= budget_s:
+        delays.append(delay)
+        delay = min(delay * 2, cap_s)
+    return delays
+
+
+def with_postgres(settings: Settings, work: Callable[[Any], None], budget_s: float) -> None:
+    """Run `work(cursor)` in one transaction; while PostgreSQL is away (restart, failover) try
+    again with backoff for up to `budget_s` seconds, then raise."""
     import time
 
     import psycopg2
-    from psycopg2.extras import execute_values
 
-    delay, waited = 0.5, 0.0
-    while True:
+    for delay in [*backoff_delays(budget_s), None]:
         try:
             conn = postgres_connection(settings)
             try:
                 with conn, conn.cursor() as cur:
-                    execute_values(cur, ALERT_INSERT, rows, page_size=1000)
+                    work(cur)
                 return
             finally:
                 conn.close()
-        except (psycopg2.OperationalError, PaystreamError):
-            # PostgreSQL away (restart, failover): the batch waits rather than dies or skips.
-            if waited >= settings.pipeline.postgres_retry_s:
+        except (psycopg2.OperationalError, PaystreamError) as error:
+            if delay is None:
                 raise
+            log.warning("PostgreSQL unavailable (%s); retrying in %.1f s",
+                        " ".join(str(error).split())[:200], delay)
             time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 10.0)
+
+
+def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert alerts into payments.alerts; an alert id seen before is left as it is.
+
+    While PostgreSQL is away the batch waits (pipeline.postgres_retry_s) rather than die or
+    skip: the query commits its offsets only after the alerts are in.
+    """
+    if not rows:
+        return
+    from psycopg2.extras import execute_values
+
+    with_postgres(settings, lambda cur: execute_values(cur, ALERT_INSERT, rows, page_size=1000),
+                  settings.pipeline.postgres_retry_s)
 
 
 def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
-    """Append per-batch metrics to payments.pipeline_metrics."""
+    """Append per-batch metrics to payments.pipeline_metrics, best effort: with PostgreSQL
+    away for more than a few seconds the batch's metrics are dropped (logged), never the
+    batch."""
     if not rows:
         return
     import json
 
+    import psycopg2
     from psycopg2.extras import execute_values
 
-    conn = postgres_connection(settings)
+    def insert(cur: Any) -> None:
+        execute_values(
+            cur,
+            "INSERT INTO payments.pipeline_metrics (layer, batch_id, rows_in, rows_out, "
+            "duration_ms, lag_records, alert_latency_p50_ms, alert_latency_p99_ms, details) "
+            "VALUES %s",
+            [(r["layer"], r["batch_id"], r.get("rows_in", 0), r.get("rows_out", 0),
+              r.get("duration_ms"), r.get("lag_records"), r.get("alert_latency_p50_ms"),
+              r.get("alert_latency_p99_ms"), json.dumps(r.get("details", {})))
+             for r in rows],
+        )
+
     try:
-        with conn, conn.cursor() as cur:
-            execute_values(
-                cur,
-                "INSERT INTO payments.pipeline_metrics (layer, batch_id, rows_in, rows_out, "
-                "duration_ms, lag_records, alert_latency_p50_ms, alert_latency_p99_ms, details) "
-                "VALUES %s",
-                [(r["layer"], r["batch_id"], r.get("rows_in", 0), r.get("rows_out", 0),
-                  r.get("duration_ms"), r.get("lag_records"), r.get("alert_latency_p50_ms"),
-                  r.get("alert_latency_p99_ms"), json.dumps(r.get("details", {})))
-                 for r in rows],
-            )
-    finally:
-        conn.close()
+        with_postgres(settings, insert, METRICS_RETRY_S)
+    except (psycopg2.OperationalError, PaystreamError) as error:
+        log.warning("dropped the metrics of %s batch %s: %s", rows[0]["layer"],
+                    rows[0]["batch_id"], " ".join(str(error).split())[:200])
 
 
 def upsert_daily_report(settings: Settings, day: Any, report: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ def maintain_all(spark: SparkSession, settings: Settings,
     """Compact then vacuum every table that exists; return files compacted and removed."""
     from delta.tables import DeltaTable
 
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     done = []
     for name in TABLES:
         path = catalog.table(name)

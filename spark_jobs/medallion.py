@@ -34,7 +34,7 @@ class MedallionBatch:
     """The foreachBatch function of the medallion query."""
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
-        self.catalog = Catalog(settings.lake)
+        self.catalog = Catalog(settings.lake_location)
         self.silver = silver_transactions.SilverBatch(spark, settings)
         self.gold = gold_alerts.GoldBatch(settings)
 
@@ -76,7 +76,7 @@ def refuse_mixed_checkpoints(catalog: Catalog, starting: str) -> None:
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start the Kafka -> bronze -> silver -> gold query."""
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     refuse_mixed_checkpoints(catalog, QUERY_NAME)
     source = io.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)

@@ -48,12 +48,12 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
     )
 
     def bronze(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-        medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "bronze")
+        medallion.refuse_mixed_checkpoints(Catalog(settings.lake_location), "bronze")
         return bronze_transactions_raw.start(spark, settings, available_now,
                                              settings.pipeline.max_offsets_per_trigger)
 
     def silver(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-        medallion.refuse_mixed_checkpoints(Catalog(settings.lake), "silver")
+        medallion.refuse_mixed_checkpoints(Catalog(settings.lake_location), "silver")
         return silver_transactions.start(spark, settings, available_now)
 
     def alerts_postgres(spark: SparkSession, settings: Settings,
@@ -95,7 +95,7 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze and silver tables, so a downstream query can start first."""
     from spark_jobs import bronze_transactions_raw, io, silver_transactions
 
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     bronze = bronze_transactions_raw.transform(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA))
     io.ensure_delta_table(bronze, catalog.table(bronze_transactions_raw.TABLE),
                           bronze_transactions_raw.PARTITION_BY)

@@ -271,7 +271,7 @@ class SilverBatch:
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.lake)
+        self.catalog = Catalog(settings.lake_location)
         self.lateness_ms = settings.pipeline.allowed_lateness_s * 1000
         self.newest = NewestEventTimes(Path(self.catalog.checkpoint(QUERY_NAME + "_newest")))
 
@@ -409,7 +409,7 @@ def dead_letters(quarantine_rows: DataFrame, bronze_path: str) -> DataFrame:
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start the bronze -> silver query."""
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     batch = SilverBatch(spark, settings)
     source = spark.readStream.format("delta").option(
         "maxFilesPerTrigger", str(settings.pipeline.max_files_per_trigger)

@@ -7,14 +7,14 @@ from dashboard import data
 
 st.title("Daily reports")
 settings = data.settings()
-dates = data.report_dates(str(settings.lake))
+dates = data.report_dates(str(settings.lake_location))
 if not dates:
     st.info("No daily report yet. The `daily_backfill_report` Airflow DAG writes one per day, "
             "or run `paystream backfill --date YYYY-MM-DD`.")
     st.stop()
 
 day = st.selectbox("Date", dates)
-report = data.lake_frame(str(settings.lake),
+report = data.lake_frame(str(settings.lake_location),
                          "SELECT * FROM gold_daily_report WHERE report_date = ?", [day])
 row = report.iloc[0].to_dict()
 a, b, c, d = st.columns(4)

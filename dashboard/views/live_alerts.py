@@ -59,7 +59,8 @@ if selected:
                     f"`{selected['transaction_id']}`")
         st.json(selected.get("details") or {})
         transaction = data.lake_frame(
-            str(settings.lake), "SELECT transaction_id, user_id, card_id, amount, currency, "
+            str(settings.lake_location),
+            "SELECT transaction_id, user_id, card_id, amount, currency, "
             "amount_eur, merchant_id, merchant_category, event_time, country, city, channel "
             "FROM silver_transactions WHERE event_date = ?::DATE AND transaction_id = ?",
             [str(selected["event_time"])[:10], selected["transaction_id"]])
@@ -71,7 +72,8 @@ if selected:
     with right:
         st.markdown(f"**Recent activity of user `{selected['user_id']}`** (per minute)")
         activity = data.lake_frame(
-            str(settings.lake), "SELECT minute, payments, amount_eur FROM gold_user_activity_1m "
+            str(settings.lake_location),
+            "SELECT minute, payments, amount_eur FROM gold_user_activity_1m "
             "WHERE user_id = ? ORDER BY minute DESC LIMIT 60", [selected["user_id"]])
         if activity.empty:
             st.info("No activity recorded for this user yet.")

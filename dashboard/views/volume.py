@@ -38,7 +38,7 @@ else:
 minute_since = since.replace(second=0, microsecond=0)
 for by in ("currency", "country"):
     st.subheader(f"Payments by {by}")
-    frame = volume(str(settings.lake), bucket, by, minute_since)
+    frame = volume(str(settings.lake_location), bucket, by, minute_since)
     if frame.empty:
         st.info("No payments in silver for this window yet (`paystream stream` lands them).")
     else:

@@ -59,7 +59,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "PAYSTREAM_PROFILE": settings.profile,
         "PAYSTREAM_HOME": str(settings.home),
-        "PAYSTREAM_LAKE_ROOT": str(settings.lake),
+        "PAYSTREAM_LAKE_ROOT": str(settings.lake_location),
     }
 
 

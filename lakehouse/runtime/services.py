@@ -72,7 +72,8 @@ def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpRep
     if not settings.postgres_external and not postgres_needed:
         report.already_running.append("postgres")
     _preflight(settings, kafka_needed, postgres_needed)
-    for folder in (settings.home, settings.logs_dir, settings.run_dir, settings.lake):
+    local_lake = [settings.lake] if settings.lake_is_local else []
+    for folder in (settings.home, settings.logs_dir, settings.run_dir, *local_lake):
         folder.mkdir(parents=True, exist_ok=True)
 
     brokers: dict[int, Any] = {}
@@ -147,7 +148,7 @@ def status(settings: Settings) -> dict[str, Any]:
     return {
         "profile": settings.profile,
         "home": str(settings.home),
-        "lake_root": str(settings.lake),
+        "lake_root": str(settings.lake_location),
         "logs": str(settings.logs_dir),
         "kafka": {
             **settings.kafka.described(),

@@ -111,7 +111,7 @@ def render_config(settings: Settings) -> str:
     ]
     environment = ",".join(f'{key}="{_escape(value)}"' for key, value in (
         ("PAYSTREAM_PROFILE", settings.profile), ("PAYSTREAM_HOME", str(settings.home)),
-        ("PAYSTREAM_LAKE_ROOT", str(settings.lake)), ("PYTHONUNBUFFERED", "1")))
+        ("PAYSTREAM_LAKE_ROOT", str(settings.lake_location)), ("PYTHONUNBUFFERED", "1")))
     for program in programs(settings):
         lines += [
             f"[program:{program.name}]",
