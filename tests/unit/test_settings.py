@@ -35,14 +35,14 @@ def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("PAYSTREAM_HOME", str(tmp_path))
     monkeypatch.setenv("PAYSTREAM_LAKE_ROOT", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("PAYSTREAM_KAFKA__PORT", "29092")
-    monkeypatch.setenv("PAYSTREAM_POSTGRES_DSN", "postgresql://u:secret@db.example:5432/pay")
+    monkeypatch.setenv("PAYSTREAM_POSTGRES_DSN", "postgresql://u:pw-9f2e@db.example:5432/pay")
     settings = load_settings()
     assert settings.home == tmp_path
     assert settings.lake == tmp_path / "elsewhere"
     assert settings.logs_dir == tmp_path / "logs"
     assert settings.kafka.bootstrap_servers == "127.0.0.1:29092"
     assert settings.postgres_external
-    assert "secret" not in repr(settings)
+    assert "pw-9f2e" not in repr(settings)
     readonly = settings.postgres_readonly_url()
     assert "user=paystream_reader" in readonly and "host=db.example" in readonly
 
