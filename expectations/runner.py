@@ -51,7 +51,7 @@ def table_frames(spark: SparkSession, settings: Settings) -> dict[str, DataFrame
 
     from spark_jobs import io
 
-    catalog = Catalog(settings.lake)
+    catalog = Catalog(settings.lake_location)
     frames: dict[str, DataFrame] = {}
     for table in SUITES:
         path = catalog.table(table)

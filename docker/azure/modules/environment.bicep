@@ -1,0 +1,44 @@
+// The Container Apps environment (workload profiles, Consumption) and the Log Analytics
+// workspace its console logs go to (`az containerapp logs show` reads them).
+
+@description('Region')
+param location string
+
+@description('Log Analytics workspace name')
+param workspaceName string
+
+@description('Container Apps environment name')
+param environmentName string
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: workspaceName
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource appsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+  name: environmentName
+  location: location
+  properties: {
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: workspace.properties.customerId
+        sharedKey: workspace.listKeys().primarySharedKey
+      }
+    }
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+    ]
+  }
+}
+
+output environmentId string = appsEnvironment.id
