@@ -7,7 +7,7 @@ PYTEST := $(VENV)/bin/pytest
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps setup up down status topics demo test unit lint clean
+.PHONY: help system-deps setup up down status topics demo test unit lint clean compose-up compose-down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ unit: setup ## run only the unit tests (no services)
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+compose-up: ## build the image and start the Docker Compose stack (needs a Docker engine)
+	@docker compose version >/dev/null 2>&1 || { echo "docker compose not found: install Docker Engine with the Compose v2 plugin, or run the same platform without it: make demo"; exit 1; }
+	@test -f .env || { cp .env.example .env; echo "… wrote .env from .env.example (change its passwords)"; }
+	docker compose up -d --build
+
+compose-down: ## stop the Docker Compose stack (volumes kept; add -v by hand to drop them)
+	@docker compose version >/dev/null 2>&1 || { echo "docker compose not found"; exit 1; }
+	docker compose down
 
 clean: ## stop services and delete the state folder (.paystream)
 	-$(PAYSTREAM) down
