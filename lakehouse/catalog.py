@@ -13,6 +13,7 @@ TABLES = (
     "gold.user_activity_1m",
     "gold.merchant_activity_1m",
     "gold.daily_report",
+    "gold.labels",
 )
 
 

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import NoReturn
 
 from lakehouse.errors import PaystreamError
@@ -214,6 +214,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
         seed=args.seed, fraud_rate=args.fraud_rate, fault_rate=args.fault_rate,
         scenarios=args.scenarios, faults=args.faults, start=args.start, speedup=args.speedup,
         users=args.users, replay=Path(args.replay) if args.replay else None, mapping=args.map,
+        rules_file=settings.rules_file,
         progress=not args.quiet,
     )
     summary = run_produce(settings, request)
@@ -291,6 +292,103 @@ def cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
         spark.stop()
     what = ", ".join(queries or layers)
     print(f"stream: {what} {'caught up' if args.available_now else 'stopped'}")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Load a (labelled) history file into bronze and silver as a batch job."""
+    from pathlib import Path
+
+    from lakehouse.spark import build_spark_session
+    from producer.replay import parse_mapping
+    from spark_jobs.history_import import ImportRequest, run_import
+
+    request = ImportRequest(Path(args.file), parse_mapping(args.map), args.label_column,
+                            args.scenario_column, args.chunk_rows)
+    if not request.path.exists():
+        raise PaystreamError(f"file {request.path} does not exist")
+    _say(f"importing {request.path} in chunks of {request.chunk_rows:,} rows")
+    spark = build_spark_session(settings, app_name="paystream-import")
+    try:
+        summary = run_import(spark, settings, request,
+                             progress=lambda rows: _say(f"{rows:,} rows imported"))
+    finally:
+        spark.stop()
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.reasons.items())) or "none"
+    print(f"imported {summary.rows:,} rows in {summary.chunks} chunks: silver +{summary.silver:,}, "
+          f"quarantined {summary.quarantined:,} ({reasons}), resends skipped "
+          f"{summary.resends:,}, labels {summary.labels:,}")
+    return 0
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    """Score a rule set (and optionally a candidate, or a parameter sweep) on labelled silver."""
+    from pathlib import Path
+
+    from lakehouse.rules import load_rules
+    from lakehouse.spark import build_spark_session
+    from spark_jobs import backtest, backtest_report
+
+    rules_file = Path(args.rules) if args.rules else settings.rules_file
+    files = [rules_file, *([Path(args.compare)] if args.compare else [])]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise PaystreamError(f"rules file {missing[0]} does not exist")
+    rules = load_rules(rules_file)
+    sweep = backtest.parse_sweep(args.sweep) if args.sweep else None
+    if sweep:
+        backtest.with_param(rules, sweep[0], sweep[1][0])  # a wrong name fails before Spark
+    spark = build_spark_session(settings, app_name="paystream-backtest")
+    try:
+        first, last = backtest.silver_range(spark, settings)
+        first, last = args.date_from or first, args.date_to or last
+        if first > last:
+            raise PaystreamError(f"--from {first} is after --to {last}")
+        _say(f"backtesting {rules_file.name} over {first} .. {last}")
+        report = backtest.run_backtest(spark, settings, rules, first, last)
+        text = backtest_report.format_report(report)
+        extra: dict[str, object] = {}
+        if args.compare:
+            candidate_rules = load_rules(Path(args.compare))
+            _say(f"backtesting the candidate {Path(args.compare).name}")
+            candidate = backtest.run_backtest(spark, settings, candidate_rules, first, last)
+            base_ids = backtest.alert_ids(spark, settings, rules, first, last)
+            other_ids = backtest.alert_ids(spark, settings, candidate_rules, first, last)
+            added, dropped = len(other_ids - base_ids), len(base_ids - other_ids)
+            text += "\n\n" + backtest_report.format_comparison(report, candidate, added, dropped)
+            extra["compare"] = {"rules_file": args.compare, "candidate": candidate.as_json(),
+                                "added": added, "dropped": dropped}
+        points = []
+        if sweep:
+            target, values = sweep
+            rule_id = target.split(".")[0]
+            for value in values:
+                _say(f"sweep {target} = {value}")
+                swept = backtest.run_backtest(spark, settings,
+                                              backtest.with_param(rules, target, value),
+                                              first, last)
+                points.append((value, next(s for s in swept.rules if s.rule_id == rule_id)))
+            text += "\n\n" + backtest_report.format_sweep(target, points)
+            extra["sweep"] = {"target": target, "points": [
+                {"value": v, "alerts": s.alerts, "precision": s.precision, "recall": s.recall}
+                for v, s in points]}
+    finally:
+        spark.stop()
+    folder = settings.home / "backtests"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    page = Path(args.html) if args.html else folder / f"backtest-{stamp}.html"
+    page.write_text(backtest_report.html_report(report, str(rules_file), text,
+                                                (sweep[0], points) if sweep else None))
+    document = {**report.as_json(), "rules_file": str(rules_file), **extra, "html": str(page)}
+    page.with_suffix(".json").write_text(json.dumps(document, indent=2))
+    print(json.dumps(document, indent=2) if args.format == "json" else text)
+    if args.format != "json":
+        print(f"\nHTML report: {page}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
     return 0
 
 
@@ -487,6 +585,30 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")
 
+    history = add("import", cmd_import,
+                  "load a history file (CSV, Parquet, JSON lines) into bronze and silver")
+    history.add_argument("file", help="the history file")
+    history.add_argument("--map", help="column mapping: src=field,src2=location.lat")
+    history.add_argument("--label-column", help="column holding the fraud label "
+                                                "(1/true/yes/fraud = fraud) for gold.labels")
+    history.add_argument("--scenario-column", help="column naming each row's scenario")
+    history.add_argument("--chunk-rows", type=int, default=50_000,
+                         help="rows per batch (default 50,000); memory stays one chunk")
+    trial = add("backtest", cmd_backtest,
+                "score a rule set on labelled silver: precision, recall, EUR; nothing written")
+    trial.add_argument("--rules", help="rules file (default PAYSTREAM_RULES_FILE)")
+    trial.add_argument("--from", dest="date_from", type=_iso_date,
+                       help="first event date (default silver's first)")
+    trial.add_argument("--to", dest="date_to", type=_iso_date,
+                       help="last event date (default silver's last)")
+    trial.add_argument("--compare", metavar="OTHER_RULES",
+                       help="a candidate rules file, side by side (shadow mode)")
+    trial.add_argument("--sweep", metavar="RULE.PARAM=V1,V2",
+                       help="the precision/recall curve of one parameter")
+    trial.add_argument("--format", choices=["table", "json"], default="table")
+    trial.add_argument("--html", help="where to write the HTML report "
+                                      "(default $PAYSTREAM_HOME/backtests/backtest-<time>.html)")
+    trial.add_argument("--open", action="store_true", help="open the HTML report in a browser")
     backfill = add("backfill", cmd_backfill,
                    "recompute a day's gold from silver with the batch rules and report it")
     backfill.add_argument("--date", type=_iso_date, required=True, help="day (YYYY-MM-DD)")

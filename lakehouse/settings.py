@@ -357,6 +357,9 @@ class Settings(BaseSettings):
                                   "windows.net/paystream; default $PAYSTREAM_HOME/lake")
     jars_dir: Path | None = None
     postgres_dsn: SecretStr | None = None
+    rules_file: Path = Field(
+        default=CONFIG_DIR / "rules.yaml",
+        description="The rule set the stream, backfill, backtest, producer and dashboard read")
     postgres_dsn_file: Path | None = Field(
         default=None, description="A file holding the DSN (a mounted secret); the DSN wins")
     kafka: KafkaSettings = KafkaSettings()
@@ -376,6 +379,7 @@ class Settings(BaseSettings):
         object.__setattr__(self, "lake_root",
                            str(lake).rstrip("/") if is_uri(lake) else _absolute(Path(lake)))
         object.__setattr__(self, "jars_dir", _absolute(self.jars_dir or home / "jars"))
+        object.__setattr__(self, "rules_file", _absolute(self.rules_file))
         kafka = self.kafka
         if kafka.embedded and kafka.uses_tls and kafka.ssl_cafile is None:
             object.__setattr__(self, "kafka", kafka.model_copy(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
+from lakehouse.rules import RULES_PATH
 from lakehouse.settings import KafkaSettings, Settings
 from producer.clock import virtual_step_seconds
 from producer.generator import FAULTS, SCENARIOS, GeneratorOptions, PaymentStream, ProducedRecord
@@ -38,6 +39,7 @@ class ProduceRequest:
     replay: Path | None = None
     mapping: str | None = None
     progress: bool = True
+    rules_file: Path | None = None
 
 
 def _names(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -79,7 +81,7 @@ def generator_options(request: ProduceRequest) -> GeneratorOptions:
             start=start,
             step_seconds=virtual_step_seconds(request.rate, request.speedup),
             n_users=request.users,
-            params=load_scenario_params(),
+            params=load_scenario_params(request.rules_file or RULES_PATH),
         )
     except ValueError as error:
         raise PaystreamError(str(error)) from error

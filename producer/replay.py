@@ -45,29 +45,35 @@ def parse_mapping(text: str | None) -> dict[str, str]:
     return mapping
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV, Parquet or JSON-lines file as dicts."""
+def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV, Parquet or JSON-lines file as dicts, read as they are needed (a file of
+    any size takes the memory of one row, or of one Parquet row batch)."""
     if not path.exists():
-        raise PaystreamError(f"replay file {path} does not exist")
+        raise PaystreamError(f"file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with open(path, newline="") as handle:
-            return list(csv.DictReader(handle))
-    if suffix in (".parquet", ".pq"):
+            yield from csv.DictReader(handle)
+    elif suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()  # type: ignore[no-any-return]
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = []
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            yield from batch.to_pylist()
+    elif suffix in (".jsonl", ".ndjson", ".json"):
         with open(path) as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        yield json.loads(line)
                     except ValueError as error:
                         raise PaystreamError(f"{path}:{number} is not JSON: {error}") from error
-        return rows
-    raise PaystreamError(f"cannot replay {path.name}: use .csv, .parquet or .jsonl")
+    else:
+        raise PaystreamError(f"cannot read {path.name}: use .csv, .parquet or .jsonl")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV, Parquet or JSON-lines file as dicts."""
+    return list(iter_rows(path))
 
 
 def _amount(value: Any) -> Any:

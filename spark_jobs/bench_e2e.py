@@ -244,7 +244,8 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
                               kwargs={"stop": stop}, daemon=True)
     runner.start()
-    expected = queries_for(LAYERS, [k for k, r in load_rules().items() if r.enabled])
+    enabled = [k for k, r in load_rules(settings.rules_file).items() if r.enabled]
+    expected = queries_for(LAYERS, enabled)
     _wait_for_first_batch(spark, runner, expected, deadline=time.perf_counter() + 300)
     started_ms = int(time.time() * 1000)
     produced = subprocess.run(

@@ -84,7 +84,7 @@ class GoldBatch:
     def __init__(self, settings: Settings, rules: dict[str, Rule] | None = None) -> None:
         self.settings = settings
         self.catalog = Catalog(settings.lake_location)
-        self.rules = lake_rules(rules or load_rules())
+        self.rules = lake_rules(rules or load_rules(settings.rules_file))
         self.lookback_s = lookback_seconds(self.rules)
 
     def __call__(self, new_rows: DataFrame, batch_id: int) -> None:

@@ -23,7 +23,7 @@ def batch_alerts(spark: SparkSession, settings: Settings, first: date, last: dat
     """Alerts for payments with event_date in [first, last], judged with their full history."""
     from pyspark.sql import functions as F
 
-    rules = rules or load_rules()
+    rules = rules or load_rules(settings.rules_file)
     margin = timedelta(seconds=lookback_seconds(rules)) + timedelta(days=1)
     silver = io.read_delta(spark, Catalog(settings.lake_location).table("silver.transactions"))
     context = silver.where(F.col("event_date").between(F.lit(first - margin), F.lit(last + margin)))

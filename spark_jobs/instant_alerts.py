@@ -69,7 +69,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
 
     realtime = settings.pipeline.instant_realtime and not available_now
     source = io.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
-    writer = alerts_topic_writer(transform(source, load_rules()), settings, QUERY_NAME)
+    writer = alerts_topic_writer(transform(source, load_rules(settings.rules_file)), settings,
+                                 QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()
     if not realtime:  # PAYSTREAM_PIPELINE__INSTANT_REALTIME=false: 0-second micro-batches

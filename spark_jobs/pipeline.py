@@ -113,10 +113,10 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
                           silver_transactions.QUARANTINE_PARTITION_BY)
 
 
-def _enabled_rules() -> list[str]:
+def _enabled_rules(settings: Settings) -> list[str]:
     from lakehouse.rules import load_rules
 
-    return [rule_id for rule_id, rule in load_rules().items() if rule.enabled]
+    return [rule_id for rule_id, rule in load_rules(settings.rules_file).items() if rule.enabled]
 
 
 def realtime_threads(settings: Settings) -> int:
@@ -124,7 +124,8 @@ def realtime_threads(settings: Settings) -> int:
     from lakehouse.rules import INSTANT_RULES
     from lakehouse.topics import topic_specs
 
-    if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & set(_enabled_rules()):
+    enabled = set(_enabled_rules(settings))
+    if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & enabled:
         return 0
     specs = {spec.name: spec for spec in topic_specs(settings)}
     # One held slot per partition, plus slots for the other queries' tasks to start at once
@@ -147,7 +148,7 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     if unknown:
         raise PaystreamError(f"unknown layer or query: {', '.join(sorted(unknown))}")
     ensure_tables(spark, settings)
-    queries_to_run = list(queries) if queries else queries_for(layers, _enabled_rules())
+    queries_to_run = list(queries) if queries else queries_for(layers, _enabled_rules(settings))
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
         for name in queries_to_run:

@@ -111,7 +111,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
 
     source = io.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
-    alerts = transform(source, load_rules(), settings.pipeline.allowed_lateness_s)
+    alerts = transform(source, load_rules(settings.rules_file),
+                       settings.pipeline.allowed_lateness_s)
     writer = alerts_topic_writer(to_kafka_messages(alerts), settings, QUERY_NAME, CHECKPOINT)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
     # One key, so one state partition: the others would only commit empty RocksDB stores

@@ -19,7 +19,7 @@ dsn = settings.postgres_readonly_url()
 
 with st.sidebar:
     st.subheader("Filters")
-    rules = st.multiselect("Rule", sorted(load_rules()))
+    rules = st.multiselect("Rule", sorted(load_rules(settings.rules_file)))
     severities = st.multiselect("Severity", list(SEVERITIES))
     user_id = st.text_input("User id")
     merchant_id = st.text_input("Merchant id")

@@ -30,6 +30,7 @@ from tests.integration.pipeline_checks import (
 pytestmark = pytest.mark.integration
 
 EVENTS = 3_000
+MORE_EVENTS = 2_000
 
 
 def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
@@ -92,6 +93,11 @@ def _executors(ui: str) -> int:
     return 0
 
 
+def _commit_count(commits: Path) -> int:
+    """Committed batches of a streaming query (0 before its first)."""
+    return len(list(commits.glob("[0-9]*")))
+
+
 def _json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return dict(json.loads(answer.read()))
@@ -127,29 +133,54 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         assert transactions.replication_factor == 3
         assert transactions.config["min.insync.replicas"] == "2"
 
-        # A broker SIGKILLed while the producer sends with acks=all: min.insync.replicas 2 of
-        # 3 still holds, so every payment is acknowledged; `up` brings the node back.
-        producer = _cli_process(env, "produce", "--count", str(EVENTS), "--rate", "300",
-                                "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed", "12",
-                                "--quiet")
-        out, err = _kill_midway(producer, lambda: _records(env) >= 600,
-                                lambda: os.kill(state["kafka"]["pids"]["3"], signal.SIGKILL))
-        assert producer.returncode == 0, err[-2000:]
-        assert f"acknowledged {EVENTS:,}, errors 0" in out, out
-        back = run_cli("up", env=env, timeout=300)
-        assert back.returncode == 0 and "started kafka" in back.stdout, back.stderr[-2000:]
+        # A broker SIGKILLed while the producer sends with acks=all and the stream runs on the
+        # cluster: min.insync.replicas 2 of 3 still holds, so every payment is acknowledged;
+        # the stream carries on (its Kafka clients fail over); `up` brings the node back.
+        lake = home / "lake"
+        stateful = Path(Catalog(lake).checkpoint("stateful_keyed")) / "commits"
+        live_log = tmp_path / "live-stream.log"
+        with open(live_log, "wb") as out_file:
+            live = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "stream"],
+                                    env={**os.environ, **env}, stdout=out_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            assert wait_until(lambda: live.poll() is not None or any(stateful.glob("[0-9]*")),
+                              600, interval_s=1), live_log.read_text()[-3000:]
+            assert live.poll() is None, live_log.read_text()[-3000:]
+            producer = _cli_process(env, "produce", "--count", str(EVENTS), "--rate", "300",
+                                    "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed",
+                                    "12", "--quiet")
+            out, err = _kill_midway(producer, lambda: _records(env) >= 600,
+                                    lambda: os.kill(state["kafka"]["pids"]["3"], signal.SIGKILL))
+            assert producer.returncode == 0, err[-2000:]
+            assert f"acknowledged {EVENTS:,}, errors 0" in out, out
+            after_kill = _commit_count(stateful)
+            assert wait_until(lambda: live.poll() is not None
+                              or _commit_count(stateful) >= after_kill + 2, 600, interval_s=1)
+            assert live.poll() is None, live_log.read_text()[-3000:]  # carried on
+            back = run_cli("up", env=env, timeout=300)
+            assert back.returncode == 0 and "started kafka" in back.stdout, back.stderr[-2000:]
+            live.send_signal(signal.SIGTERM)
+            assert live.wait(timeout=300) == 0, live_log.read_text()[-3000:]
+        finally:
+            if live.poll() is None:
+                os.killpg(live.pid, signal.SIGKILL)
         state = json.loads(run_cli("status", "--json", env=env).stdout)
         assert state["kafka"]["brokers"] == 3
         assert _records(env) == EVENTS
         pids += [state["kafka"]["pids"]["3"]]
 
-        # A worker SIGKILLed (with its executor) while the stream runs on the cluster: its
-        # tasks are retried on the other worker and the run completes.
+        # More payments for a catch-up run, and a worker SIGKILLed (with its executor) while
+        # that run works on the cluster: its tasks are retried on the other worker.
+        more = run_cli("produce", "--count", str(MORE_EVENTS), "--rate", "0", "--fault-rate",
+                       "0.03", "--fraud-rate", "0.05", "--seed", "13", "--quiet", env=env)
+        assert f"acknowledged {MORE_EVENTS:,}, errors 0" in more.stdout, more.stderr[-2000:]
         ui = state["spark"]["ui"]
         stream = _cli_process(env, "stream", "--available-now")
-        committed = Path(Catalog(home / "lake").checkpoint("stateful_keyed")) / "commits"
+        medallion = Path(Catalog(lake).checkpoint("medallion")) / "commits"
+        before = _commit_count(medallion)
         out, err = _kill_midway(
-            stream, lambda: _executors(ui) >= 2 and any(committed.glob("[0-9]*")),
+            stream, lambda: _executors(ui) >= 2 and _commit_count(medallion) > before,
             lambda: os.killpg(state["spark"]["pids"]["worker-2"], signal.SIGKILL))
         assert stream.returncode == 0, err[-3000:]
         master = _json(f"{ui}/json/")
@@ -162,8 +193,7 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         assert state["spark"]["alive_workers"] == 2
         pids += [state["spark"]["pids"]["worker-2"]]
 
-        lake = home / "lake"
-        reconcile(spark, Catalog(lake), EVENTS)
+        reconcile(spark, Catalog(lake), EVENTS + MORE_EVENTS)
         gold = gold_alert_ids(spark, Catalog(lake))
         assert gold and postgres_alert_ids(live_services) == gold
     finally:

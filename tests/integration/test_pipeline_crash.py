@@ -1,20 +1,24 @@
-"""Crash safety: SIGKILL the running pipeline twice mid-stream, restart, and every count holds."""
+"""Crash safety under load: the stream SIGKILLed ten times, PostgreSQL stopped for a minute,
+and every count holds afterwards."""
 
 from __future__ import annotations
 
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.settings import PipelineSettings, Settings, load_settings
-from producer.main import ProduceRequest, run_produce
+from lakehouse.runtime.processes import wait_until
+from lakehouse.settings import Settings, load_settings
 from spark_jobs import stateful_alerts
 from tests.conftest import run_cli
 from tests.integration.pipeline_checks import (
@@ -24,11 +28,10 @@ from tests.integration.pipeline_checks import (
     postgres_alert_ids,
     reconcile,
     recreate_topics,
+    topic_records,
 )
 
 pytestmark = pytest.mark.integration
-
-EVENTS = 6_000
 
 
 def _commits(path: str) -> int:
@@ -41,59 +44,156 @@ def _commits(path: str) -> int:
     return 0
 
 
-def _kill_after_progress(env: dict[str, str], table_path: str, log: Path,
-                         commits_wanted: int) -> None:
-    """Start `paystream stream`, wait until a table has grown, then SIGKILL the whole group."""
-    before = _commits(table_path)
+def _start_stream(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`paystream stream` in its own process group, its output appended to `log`."""
     with open(log, "ab") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "lakehouse.cli", "stream"], env={**os.environ, **env},
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             cwd=Path(__file__).resolve().parents[2])
+
+
+def _start_producer(env: dict[str, str], seed: int) -> subprocess.Popen[str]:
+    """A live producer (no count, no duration: it sends until SIGTERM)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", "40", "--fraud-rate",
+         "0.05", "--fault-rate", "0.05", "--seed", str(seed), "--quiet"],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2])
+
+
+def _stop_producer(producer: subprocess.Popen[str]) -> int:
+    """SIGTERM the live producer; return how many records the broker acknowledged."""
+    producer.send_signal(signal.SIGTERM)
+    out, err = producer.communicate(timeout=120)
+    assert producer.returncode == 0, err[-2000:]
+    match = re.search(r"acknowledged ([\d,]+), errors 0", out)
+    assert match, out + err
+    return int(match.group(1).replace(",", ""))
+
+
+def _kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool], log: Path) -> None:
+    """Once `ready` holds, SIGKILL the stream's whole process group (Python and its JVM)."""
     deadline = time.monotonic() + 300
     try:
-        while _commits(table_path) < before + commits_wanted:
+        while not ready():
             assert process.poll() is None, f"stream exited early; see {log}"
-            assert time.monotonic() < deadline, f"no progress on {table_path}; see {log}"
+            assert time.monotonic() < deadline, f"no progress; see {log}"
             time.sleep(0.2)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 
-def test_sigkill_twice_then_restart_keeps_every_count(
-    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
-) -> None:
-    lake = tmp_path / "lake"
-    env = {"PAYSTREAM_LAKE_ROOT": str(lake),
-           "PAYSTREAM_PIPELINE__MAX_OFFSETS_PER_TRIGGER": "1000",
-           "PAYSTREAM_PIPELINE__MAX_FILES_PER_TRIGGER": "6",
-           "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "1"}
-    settings = load_settings(lake_root=lake, pipeline=PipelineSettings(
-        max_offsets_per_trigger=1000, max_files_per_trigger=6))
-    catalog = Catalog(lake)
-    recreate_topics(settings)
-    clear_postgres(settings)
-    start = (datetime.now(UTC) - timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%S")
-    summary = run_produce(settings, ProduceRequest(
-        count=EVENTS, rate=0, seed=33, start=start, speedup=300, fraud_rate=0.05,
-        fault_rate=0.05, progress=False))
-    assert summary.acknowledged == EVENTS
+def _crash_env(lake: Path) -> dict[str, str]:
+    return {"PAYSTREAM_LAKE_ROOT": str(lake),
+            "PAYSTREAM_PIPELINE__MAX_OFFSETS_PER_TRIGGER": "1000",
+            "PAYSTREAM_PIPELINE__MAX_FILES_PER_TRIGGER": "6",
+            "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "1"}
 
-    # First kill: while the stateful alert query has committed a batch or two (the alert path
-    # runs ahead of the lake). Second kill: mid-lake, after two more silver commits.
-    _kill_after_progress(env, catalog.checkpoint(stateful_alerts.CHECKPOINT),
-                         tmp_path / "run1.log", 1)
-    _kill_after_progress(env, catalog.table("silver.transactions"), tmp_path / "run2.log", 2)
-    result = run_cli("stream", "--available-now", env=env, timeout=1200)
-    assert result.returncode == 0, result.stderr[-2000:]
 
-    outcome = reconcile(spark, catalog, EVENTS)
-    assert outcome["duplicate"]["duplicate_removed"] > 0
+def _assert_sinks_agree(spark: Any, settings: Settings, catalog: Catalog, sent: int) -> None:
+    """Bronze = Kafka; silver ids unique; PostgreSQL alerts = gold alerts = batch alerts."""
+    assert topic_records(settings, "transactions") == sent
+    reconcile(spark, catalog, sent)  # bronze = sent; silver + quarantine + duplicates = bronze
+    silver = spark.read.format("delta").load(catalog.table("silver.transactions"))
+    assert silver.count() == silver.select("transaction_id").distinct().count()
     gold = gold_alert_ids(spark, catalog)
     assert gold
     assert postgres_alert_ids(settings) == gold
     assert batch_alert_ids(spark, settings, catalog) == gold
+
+
+def test_sigkill_ten_times_under_load_then_one_catch_up_keeps_every_count(
+    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    lake = tmp_path / "lake"
+    env = _crash_env(lake)
+    settings = load_settings(lake_root=lake)
+    catalog = Catalog(lake)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    producer = _start_producer(env, seed=33)
+    # Random moments: during start-up, or after a random query or table has moved on (the
+    # alert path runs ahead of the lake), with a random extra delay.
+    moments = random.Random(2026)
+    targets = [catalog.checkpoint(stateful_alerts.CHECKPOINT), catalog.checkpoint("instant"),
+               catalog.checkpoint("alerts_postgres"), catalog.table("silver.transactions"),
+               catalog.table("gold.alerts")]
+    try:
+        for kill in range(10):
+            log = tmp_path / f"run{kill}.log"
+            launched, target = time.monotonic(), moments.choice([None, *targets])
+            before = _commits(target) if target else 0
+            extra = moments.uniform(0, 3) if target else moments.uniform(3, 25)
+            moved: list[float] = []
+
+            def ready(target: str | None = target, before: int = before,
+                      extra: float = extra, launched: float = launched,
+                      moved: list[float] = moved) -> bool:
+                if target is None:
+                    return time.monotonic() - launched >= extra
+                if not moved and _commits(target) > before:
+                    moved.append(time.monotonic())
+                return bool(moved) and time.monotonic() - moved[0] >= extra
+
+            _kill_when(_start_stream(env, log), ready, log)
+            assert producer.poll() is None, producer.communicate()
+    finally:
+        sent = _stop_producer(producer)
+    result = run_cli("stream", "--available-now", env=env, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_sinks_agree(spark, settings, catalog, sent)
+
+
+def test_postgres_stopped_for_a_minute_under_load_loses_and_doubles_nothing(
+    live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from lakehouse.runtime import postgres_server
+    from lakehouse.stream_progress import query_progress, topic_end_offsets
+
+    lake = tmp_path / "lake"
+    env = _crash_env(lake)
+    settings = load_settings(lake_root=lake)
+    catalog = Catalog(lake)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    log = tmp_path / "stream.log"
+    stream = _start_stream(env, log)
+    producer = _start_producer(env, seed=41)
+    try:
+        assert wait_until(lambda: stream.poll() is not None or bool(
+            postgres_alert_ids(settings)), 300, interval_s=1), log.read_text()[-3000:]
+        postgres_server.stop(live_services)
+        stopped = time.monotonic()
+        try:
+            # An alert batch meets the outage and waits (the sink logs each retry) ...
+            assert wait_until(lambda: stream.poll() is not None
+                              or "PostgreSQL unavailable" in log.read_text(), 120, interval_s=1)
+            # ... for the whole minute, with the query still running.
+            wait_until(lambda: stream.poll() is not None
+                       or time.monotonic() - stopped >= 60, 90, interval_s=1)
+            assert stream.poll() is None, log.read_text()[-3000:]
+        finally:
+            postgres_server.start(live_services)
+        sent = _stop_producer(producer)
+
+        def caught_up() -> bool:
+            ends = topic_end_offsets(settings.kafka, ["transactions", "alerts"])
+            lags = [q.lag_records for q in query_progress(lake, ends)]
+            return all(lag == 0 for lag in lags)
+
+        assert wait_until(lambda: stream.poll() is not None or caught_up(), 600, interval_s=2)
+        assert stream.poll() is None, log.read_text()[-3000:]
+        stream.send_signal(signal.SIGTERM)
+        assert stream.wait(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+        if stream.poll() is None:
+            os.killpg(stream.pid, signal.SIGKILL)
+    assert "PostgreSQL unavailable" in log.read_text()
+    _assert_sinks_agree(spark, settings, catalog, sent)
 
 
 def test_sigterm_stops_the_pipeline_cleanly(live_services: Settings, tmp_path: Path) -> None:

@@ -1,0 +1,251 @@
+"""`paystream import`: a labelled history file straight into bronze and silver, as a batch job.
+
+The file is read in chunks (never whole); each chunk becomes Kafka-shaped rows and goes
+through the stream's own bronze and silver steps: the contract check (all of it except the
+age bound, since an explicit import of history is not late data: each row is judged as if
+it had arrived at its own event time, or now for a time in the future or unreadable), the
+typing, and deduplication by transaction_id against everything silver holds. Rejected rows
+land in quarantine with their reasons. Labels go to gold.labels, never into the payload.
+
+Idempotent: the appends of chunk n of a file carry (txnAppId = the file's content hash,
+txnVersion = n), so importing the same file again writes nothing; a row whose
+transaction_id silver already holds is a resend (same payload) or a conflicting duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.catalog import Catalog
+from lakehouse.errors import PaystreamError
+from lakehouse.settings import Settings
+from spark_jobs import bronze_transactions_raw, io, silver_transactions
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LABELS = "gold.labels"
+IMPORT_PARTITION = -1
+"""source_partition of imported rows: no Kafka partition has it."""
+IMPORT_BATCH_ID = -1
+"""silver_batch_id of imported rows: never a streaming batch id (those count from 0)."""
+FRAUD_WORDS = frozenset({"1", "true", "t", "yes", "y", "fraud", "fraudulent"})
+EVERY_EARLIER_ROW_MS = 100 * 365 * 86_400_000
+"""Lateness window for deduplication: an import compares with every earlier row."""
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What `paystream import` was asked to load."""
+
+    path: Path
+    mapping: dict[str, str] = field(default_factory=dict)
+    label_column: str | None = None
+    scenario_column: str | None = None
+    chunk_rows: int = 50_000
+
+
+@dataclass(frozen=True)
+class Label:
+    """What a history file says of one transaction."""
+
+    transaction_id: str
+    label: str
+    scenario: str | None
+
+
+@dataclass
+class ImportSummary:
+    """Counts over the whole file."""
+
+    rows: int = 0
+    chunks: int = 0
+    silver: int = 0
+    quarantined: int = 0
+    resends: int = 0
+    labels: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's content, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_fraud(value: Any) -> bool:
+    """A label cell as fraud or not (1/true/yes/fraud, any case) (pure)."""
+    return str(value).strip().lower() in FRAUD_WORDS
+
+
+def reference_time(event: dict[str, Any], now: datetime) -> datetime:
+    """When an imported row counts as received: its own event time, or now if that is later
+    or unreadable (so the age bound never fires and the future bound still does) (pure)."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str):
+        try:
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return now
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return min(moment.astimezone(UTC), now)
+    return now
+
+
+def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_offset: int,
+                 topic: str, now: datetime) -> tuple[list[tuple[Any, ...]], list[Label]]:
+    """File rows as (key, value, topic, partition, offset, timestamp, headers) tuples, as
+    the Kafka source gives them (partition -1: no Kafka partition), and their labels (pure)."""
+    from producer.replay import to_event
+
+    records: list[tuple[Any, ...]] = []
+    labels: list[Label] = []
+    for offset, row in enumerate(rows, first_offset):
+        row = dict(row)
+        label = row.pop(request.label_column, None) if request.label_column else None
+        if request.scenario_column and request.scenario_column in row:
+            row["scenario"] = row.pop(request.scenario_column)
+        event, tags = to_event(row, request.mapping)
+        headers = [("source", b"import")] + [(k, v.encode()) for k, v in sorted(tags.items())]
+        value = json.dumps(event, separators=(",", ":"), default=str).encode()
+        records.append((str(event.get("user_id", "")).encode(), value, topic, IMPORT_PARTITION,
+                        offset, reference_time(event, now), headers))
+        tx = event.get("transaction_id")
+        if label not in (None, "") and isinstance(tx, str) and tx:
+            labels.append(Label(tx, "fraud" if is_fraud(label) else "legit",
+                                tags.get("scenario")))
+    return records, labels
+
+
+def chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive lists of at most `size` rows."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _kafka_schema() -> Any:
+    from pyspark.sql import types as T
+
+    header = T.StructType([T.StructField("key", T.StringType()),
+                           T.StructField("value", T.BinaryType())])
+    return T.StructType([
+        T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+        T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+        T.StructField("headers", T.ArrayType(header))])
+
+
+class ChunkLoader:
+    """Lands one chunk of Kafka-shaped rows in bronze, silver, quarantine and gold.labels."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, digest: str, source: str) -> None:
+        self.spark = spark
+        self.catalog = Catalog(settings.lake_location)
+        self.app_id = f"import-{digest[:32]}"
+        self.source = source
+
+    def land(self, chunk: int, records: list[tuple[Any, ...]],
+             labels: list[Label], summary: ImportSummary) -> None:
+        """Check, type, deduplicate and append one chunk; count what happened."""
+        from pyspark.sql import functions as F
+
+        kafka_rows = self.spark.createDataFrame(records, _kafka_schema())
+        bronze = bronze_transactions_raw.transform(kafka_rows).persist()
+        checked = silver_transactions.check_contract(bronze).persist()
+        valid = checked.where(F.size("reasons") == 0)
+        rejected = checked.where(F.size("reasons") > 0)
+        candidates = silver_transactions.to_silver_rows(valid, IMPORT_BATCH_ID)
+        judged = silver_transactions.judge_duplicates(
+            candidates, self._known(candidates), EVERY_EARLIER_ROW_MS).localCheckpoint()
+        new_rows = judged.where(F.col("outcome") == "new").drop("outcome")
+        conflicts = judged.where(F.col("outcome") == "conflict").select(
+            F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
+        rejected = rejected.unionByName(silver_transactions.with_reason(
+            checked, conflicts, silver_transactions.CONFLICTING_DUPLICATE))
+        quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
+        io.append_idempotent(bronze, self.catalog.table(bronze_transactions_raw.TABLE),
+                             f"{self.app_id}-bronze", chunk, bronze_transactions_raw.PARTITION_BY)
+        io.append_idempotent(new_rows, self.catalog.table(silver_transactions.TABLE),
+                             f"{self.app_id}-silver", chunk, silver_transactions.PARTITION_BY)
+        io.append_idempotent(quarantine, self.catalog.table(silver_transactions.QUARANTINE),
+                             f"{self.app_id}-quarantine", chunk,
+                             silver_transactions.QUARANTINE_PARTITION_BY)
+        if labels:
+            self._merge_labels(labels)
+        outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}
+        summary.silver += outcomes.get("new", 0)
+        summary.resends += outcomes.get("resend", 0)
+        for reason, count in quarantine.groupBy("primary_reason").count().collect():
+            summary.reasons[reason] = summary.reasons.get(reason, 0) + count
+            summary.quarantined += count
+        summary.labels += len(labels)
+        for frame in (quarantine, checked, bronze):
+            frame.unpersist()
+
+    def _known(self, candidates: DataFrame) -> DataFrame:
+        """Silver rows holding any of the candidates' transaction ids."""
+        path = self.catalog.table(silver_transactions.TABLE)
+        if not io.delta_exists(self.spark, path):
+            return candidates.limit(0)
+        return io.read_delta(self.spark, path).join(
+            candidates.select("transaction_id").distinct(), "transaction_id", "left_semi")
+
+    def _merge_labels(self, labels: list[Label]) -> None:
+        """Upsert labels into gold.labels; the last label of an id in the file wins."""
+        from delta.tables import DeltaTable
+        from pyspark.sql import functions as F
+
+        latest = {label.transaction_id: label for label in labels}
+        frame = self.spark.createDataFrame(
+            [(k, v.label, v.scenario) for k, v in sorted(latest.items())],
+            "transaction_id string, label string, scenario string").select(
+            "transaction_id", "label", "scenario", F.lit(self.source).alias("source"),
+            F.current_timestamp().alias("labelled_at"))
+        path = self.catalog.table(LABELS)
+        if not io.delta_exists(self.spark, path):
+            io.ensure_delta_table(frame.limit(0), path, ())
+        (DeltaTable.forPath(self.spark, path).alias("t")
+         .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
+         .whenMatchedUpdate(condition="t.label <> s.label",
+                            set={"label": "s.label", "scenario": "s.scenario",
+                                 "source": "s.source", "labelled_at": "s.labelled_at"})
+         .whenNotMatchedInsertAll().execute())
+
+
+def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,
+               progress: Callable[[int], None] | None = None) -> ImportSummary:
+    """Import the file chunk by chunk; `progress` hears the rows done so far."""
+    from producer.replay import iter_rows
+
+    if not request.path.exists():
+        raise PaystreamError(f"file {request.path} does not exist")
+    if request.chunk_rows <= 0:
+        raise PaystreamError("--chunk-rows must be 1 or more")
+    digest = file_digest(request.path)
+    loader = ChunkLoader(spark, settings, digest, f"import:{request.path.name}")
+    topic = f"import:{request.path.name}"
+    summary = ImportSummary()
+    now = datetime.now(UTC)
+    for number, rows in enumerate(chunks(iter_rows(request.path), request.chunk_rows)):
+        records, labels = kafka_shaped(rows, request, summary.rows, topic, now)
+        loader.land(number, records, labels, summary)
+        summary.rows += len(rows)
+        summary.chunks += 1
+        if progress is not None:
+            progress(summary.rows)
+    return summary
