@@ -13,5 +13,6 @@ PAGES = [
     st.Page("views/daily_reports.py", title="Daily reports", url_path="daily_reports"),
     st.Page("views/data_quality.py", title="Data quality", url_path="data_quality"),
     st.Page("views/pipeline_health.py", title="Pipeline health", url_path="pipeline_health"),
+    st.Page("views/backtests.py", title="Backtests", url_path="backtests"),
 ]
 st.navigation(PAGES).run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -166,3 +167,18 @@ def report_dates(lake_root: str) -> list[date]:
     frame = lake_frame(lake_root, "SELECT report_date FROM gold_daily_report ORDER BY 1 DESC")
     return [] if frame.empty else [d.date() if hasattr(d, "date") else d
                                    for d in frame["report_date"]]
+
+
+def backtest_reports(folder: Path) -> list[dict[str, Any]]:
+    """The stored backtest reports (their JSON), newest first; unreadable files are skipped."""
+    import json
+
+    found = []
+    for path in folder.glob("*.json"):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and {"made_at", "overall", "rules"} <= set(document):
+            found.append(document)
+    return sorted(found, key=lambda d: str(d["made_at"]), reverse=True)

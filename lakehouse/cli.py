@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import NoReturn
 
 from lakehouse.errors import PaystreamError
@@ -205,6 +205,8 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     """Send synthetic or replayed payment events to Kafka."""
+    if args.rebase_time and not args.replay:
+        raise PaystreamError("--rebase-time shifts a replayed file's times: give --replay FILE")
     from pathlib import Path
 
     from producer.main import ProduceRequest, run_produce
@@ -215,6 +217,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
         scenarios=args.scenarios, faults=args.faults, start=args.start, speedup=args.speedup,
         users=args.users, replay=Path(args.replay) if args.replay else None, mapping=args.map,
         rules_file=settings.rules_file,
+        rebase_time=args.rebase_time,
         progress=not args.quiet,
     )
     summary = run_produce(settings, request)
@@ -240,6 +243,15 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         for timing in bench_dashboard(settings, alerts=args.alerts, runs=args.runs):
             print(f"{timing.page:<16} p50 {timing.p50_ms:>7,.0f} ms   p95 {timing.p95_ms:>7,.0f} ms"
                   f"   ({timing.runs} renders)")
+        return 0
+    if args.target == "replay":
+        from producer.bench_replay import bench_replay
+
+        _say(f"bench replay: history files of {args.count:,} and {args.count * 10:,} payments, "
+             "each replayed (sorted, streamed) in a fresh process")
+        for replayed in bench_replay(args.count):
+            print(f"{replayed.rows:>10,} rows  {replayed.file_mb:7.1f} MB file  peak RSS "
+                  f"{replayed.peak_rss_mb:6.1f} MB  {replayed.rows_per_s:>9,.0f} rows/s")
         return 0
     if args.target == "sql":
         from lakehouse.bench_sql import bench_sql
@@ -325,70 +337,27 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     """Score a rule set (and optionally a candidate, or a parameter sweep) on labelled silver."""
     from pathlib import Path
 
-    from lakehouse.rules import load_rules
     from lakehouse.spark import build_spark_session
-    from spark_jobs import backtest, backtest_report
+    from spark_jobs.backtest_job import BacktestRequest, check_request, run_backtest_job
 
-    rules_file = Path(args.rules) if args.rules else settings.rules_file
-    files = [rules_file, *([Path(args.compare)] if args.compare else [])]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        raise PaystreamError(f"rules file {missing[0]} does not exist")
-    rules = load_rules(rules_file)
-    sweep = backtest.parse_sweep(args.sweep) if args.sweep else None
-    if sweep:
-        backtest.with_param(rules, sweep[0], sweep[1][0])  # a wrong name fails before Spark
+    request = BacktestRequest(
+        Path(args.rules) if args.rules else settings.rules_file, args.date_from, args.date_to,
+        Path(args.compare) if args.compare else None, args.sweep,
+        Path(args.html) if args.html else None)
+    check_request(request)  # a missing file or a wrong --sweep fails before Spark starts
     spark = build_spark_session(settings, app_name="paystream-backtest")
     try:
-        first, last = backtest.silver_range(spark, settings)
-        first, last = args.date_from or first, args.date_to or last
-        if first > last:
-            raise PaystreamError(f"--from {first} is after --to {last}")
-        _say(f"backtesting {rules_file.name} over {first} .. {last}")
-        report = backtest.run_backtest(spark, settings, rules, first, last)
-        text = backtest_report.format_report(report)
-        extra: dict[str, object] = {}
-        if args.compare:
-            candidate_rules = load_rules(Path(args.compare))
-            _say(f"backtesting the candidate {Path(args.compare).name}")
-            candidate = backtest.run_backtest(spark, settings, candidate_rules, first, last)
-            base_ids = backtest.alert_ids(spark, settings, rules, first, last)
-            other_ids = backtest.alert_ids(spark, settings, candidate_rules, first, last)
-            added, dropped = len(other_ids - base_ids), len(base_ids - other_ids)
-            text += "\n\n" + backtest_report.format_comparison(report, candidate, added, dropped)
-            extra["compare"] = {"rules_file": args.compare, "candidate": candidate.as_json(),
-                                "added": added, "dropped": dropped}
-        points = []
-        if sweep:
-            target, values = sweep
-            rule_id = target.split(".")[0]
-            for value in values:
-                _say(f"sweep {target} = {value}")
-                swept = backtest.run_backtest(spark, settings,
-                                              backtest.with_param(rules, target, value),
-                                              first, last)
-                points.append((value, next(s for s in swept.rules if s.rule_id == rule_id)))
-            text += "\n\n" + backtest_report.format_sweep(target, points)
-            extra["sweep"] = {"target": target, "points": [
-                {"value": v, "alerts": s.alerts, "precision": s.precision, "recall": s.recall}
-                for v, s in points]}
+        outcome = run_backtest_job(spark, settings, request, say=_say)
     finally:
         spark.stop()
-    folder = settings.home / "backtests"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    page = Path(args.html) if args.html else folder / f"backtest-{stamp}.html"
-    page.write_text(backtest_report.html_report(report, str(rules_file), text,
-                                                (sweep[0], points) if sweep else None))
-    document = {**report.as_json(), "rules_file": str(rules_file), **extra, "html": str(page)}
-    page.with_suffix(".json").write_text(json.dumps(document, indent=2))
-    print(json.dumps(document, indent=2) if args.format == "json" else text)
-    if args.format != "json":
-        print(f"\nHTML report: {page}")
+    if args.format == "json":
+        print(json.dumps(outcome.document, indent=2))
+    else:
+        print(f"{outcome.text}\n\nHTML report: {outcome.html}")
     if args.open:
         import webbrowser
 
-        webbrowser.open(page.resolve().as_uri())
+        webbrowser.open(outcome.html.resolve().as_uri())
     return 0
 
 
@@ -571,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--replay", metavar="FILE",
                          help="send events from a CSV, Parquet or JSONL file in event-time order")
     produce.add_argument("--map", help="column mapping for --replay: src=field,src2=location.lat")
+    produce.add_argument("--rebase-time", action="store_true",
+                         help="with --replay: shift every event time so the newest is now, "
+                              "keeping the gaps (a live demo on real-looking history)")
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
 
     stream = add("stream", cmd_stream,
@@ -630,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default: an aligned table)")
 
     bench = add("bench", cmd_bench, "measure throughput beside its ceiling on this machine")
-    bench.add_argument("target", choices=["produce", "e2e", "dashboard", "sql"],
+    bench.add_argument("target", choices=["produce", "e2e", "dashboard", "sql", "replay"],
                        help="what to measure")
     bench.add_argument("--rate", type=float, default=2_000, help="e2e: events/s to send")
     bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")

@@ -40,6 +40,7 @@ class ProduceRequest:
     mapping: str | None = None
     progress: bool = True
     rules_file: Path | None = None
+    rebase_time: bool = False
 
 
 def _names(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -90,8 +91,9 @@ def generator_options(request: ProduceRequest) -> GeneratorOptions:
 def records_for(request: ProduceRequest) -> Iterator[ProducedRecord]:
     """The records a request sends: replayed from a file, or generated."""
     if request.replay is not None:
-        records: Iterator[ProducedRecord] = replay_records(request.replay,
-                                                           parse_mapping(request.mapping))
+        records: Iterator[ProducedRecord] = replay_records(
+            request.replay, parse_mapping(request.mapping),
+            rebase_to=datetime.now(UTC) if request.rebase_time else None)
     else:
         records = iter(PaymentStream(generator_options(request)))
     if request.count is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,18 +126,6 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
     return records, labels
 
 
-def chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive lists of at most `size` rows."""
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _kafka_schema() -> Any:
     from pyspark.sql import types as T
 
@@ -230,7 +218,7 @@ class ChunkLoader:
 def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,
                progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Import the file chunk by chunk; `progress` hears the rows done so far."""
-    from producer.replay import iter_rows
+    from producer.replay import chunks, iter_rows
 
     if not request.path.exists():
         raise PaystreamError(f"file {request.path} does not exist")

@@ -32,6 +32,7 @@ PAGES = {
     "daily_reports": "Daily reports",
     "data_quality": "Data quality",
     "pipeline_health": "Pipeline health",
+    "backtests": "Backtests",
 }
 EMPTY_DATABASE = "paystream_empty"
 

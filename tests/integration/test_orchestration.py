@@ -23,7 +23,8 @@ from tests.integration.conftest import Lake
 
 pytestmark = pytest.mark.integration
 
-DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance"}
+DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance",
+           "rule_backtest"}
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EVENTS = 4_000
 
@@ -109,6 +110,22 @@ def test_daily_backfill_report_dag_writes_the_report_and_mirrors_it(lake: Lake) 
         conn.close()
     assert mirrored["payments"] == silver_count
     assert mirrored["alerts_only_batch"] == 0 and mirrored["alerts_only_streamed"] == 0
+
+
+def test_rule_backtest_dag_stores_a_report_of_the_batch_rules(lake: Lake) -> None:
+    from spark_jobs.backtest_job import reports_folder
+
+    day = lake.days[0]
+    before = set(reports_folder(lake.settings).glob("*.json"))
+    run = _dag("rule_backtest").test(run_conf={"from": str(day), "to": str(day)})
+    assert run.state == "success"
+    (stored,) = set(reports_folder(lake.settings).glob("*.json")) - before
+    document = json.loads(stored.read_text())
+    assert (document["first"], document["last"]) == (str(day), str(day))
+    gold = lake.spark.read.format("delta").load(lake.catalog.table("gold.alerts")).where(
+        f"event_date = '{day}'")
+    assert document["overall"]["alerts"] == gold.select("transaction_id").distinct().count() > 0
+    assert Path(document["html"]).exists()
 
 
 def _report(lake: Lake, day: date) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import pytest
 
 from lakehouse.errors import PaystreamError
 from lakehouse.rules import load_rules
+from producer.replay import chunks
 from spark_jobs.backtest import BacktestReport, parse_sweep, ratio, score, with_param
 from spark_jobs.backtest_report import format_report, format_sweep, table
 from spark_jobs.history_import import (
     ImportRequest,
     Label,
-    chunks,
     is_fraud,
     kafka_shaped,
     reference_time,

@@ -76,3 +76,24 @@ def test_replay_errors_are_clear(tmp_path: Path, mapping: str | None, file_name:
         path.write_text("a,b\n1,2\n")
     with pytest.raises(PaystreamError, match=message):
         list(replay_records(path, parse_mapping(mapping)))
+
+
+def test_sorting_in_runs_spilled_to_disk_equals_sorting_in_memory(tmp_path: Path) -> None:
+    from producer.replay import sorted_events
+
+    path = tmp_path / "payments.csv"
+    path.write_text(CSV)
+    in_memory = [e["transaction_id"] for e, _ in sorted_events(path, parse_mapping(MAPPING))]
+    one_row_runs = [e["transaction_id"]
+                    for e, _ in sorted_events(path, parse_mapping(MAPPING), run_rows=1)]
+    assert in_memory == one_row_runs == ["t-1", "t-2", "t-3", "t-4"]
+
+
+def test_rebase_moves_the_newest_event_to_now_and_keeps_the_gaps(tmp_path: Path) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_text(CSV)
+    events = [json.loads(r.value) for r in replay_records(path, parse_mapping(MAPPING),
+                                                          rebase_to=NOW)]
+    assert [e["timestamp"] for e in events] == [
+        "2026-11-29T11:58:00.000Z", "2026-11-29T11:59:00.000Z", "2026-11-29T12:00:00.000Z",
+        "not a time"]

@@ -1,0 +1,39 @@
+"""Backtests: the reports `paystream backtest` and the `rule_backtest` DAG stored."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+st.title("Backtests")
+settings = data.settings()
+reports = data.backtest_reports(settings.home / "backtests")
+if not reports:
+    st.info("No backtest yet. Run `paystream backtest` (after `paystream import` of a labelled "
+            "history), or trigger the `rule_backtest` DAG in Airflow.")
+    st.stop()
+
+listing = pd.DataFrame([{
+    "made (UTC)": r["made_at"], "rules file": Path(r["rules_file"]).name,
+    "range": f"{r['first']} .. {r['last']}", "alerts": r["overall"]["alerts"],
+    "precision": r["overall"]["precision"], "recall": r["overall"]["recall"],
+    "compared with": Path(r["compare"]["rules_file"]).name if r.get("compare") else "",
+    "sweep": r["sweep"]["target"] if r.get("sweep") else ""} for r in reports])
+st.dataframe(listing, hide_index=True, column_config={
+    "precision": st.column_config.NumberColumn(format="percent"),
+    "recall": st.column_config.NumberColumn(format="percent")})
+
+chosen = st.selectbox("Report", range(len(reports)),
+                      format_func=lambda i: f"{reports[i]['made_at']} · "
+                                            f"{Path(reports[i]['rules_file']).name}")
+report = reports[chosen]
+st.dataframe(pd.DataFrame([*report["rules"], report["overall"]]), hide_index=True,
+             column_config={"precision": st.column_config.NumberColumn(format="percent"),
+                            "recall": st.column_config.NumberColumn(format="percent")})
+page = Path(report["html"])
+if page.exists():
+    st.download_button("Download the HTML report", page.read_bytes(), file_name=page.name,
+                       mime="text/html")
+    st.components.v1.html(page.read_text(), height=1400, scrolling=True)
