@@ -16,7 +16,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def readme_commands() -> list[str]:
     """`paystream …` invocations in the README's code blocks and its command table."""
     found = []
-    for line in README.read_text().splitlines():
+    text = README.read_text().replace("\\\n", " ")  # a command continued on the next line
+    for line in text.splitlines():
         line = line.split("  #")[0].strip().removeprefix("$ ")
         for part in line.split("&&"):
             words = re.sub(r"^([A-Z_]+=\S+ )+", "", part.strip())  # PAYSTREAM_PROFILE=… first
