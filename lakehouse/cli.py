@@ -121,10 +121,10 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     from lakehouse.runtime import supervised
 
     if args.part == "dashboard":
-        from lakehouse.runtime.demo import _dashboard_preflight
+        from lakehouse.runtime.demo import dashboard_preflight
 
         if not supervised.part_states(settings)["dashboard"].up:
-            _dashboard_preflight(settings)
+            dashboard_preflight(settings)
     state = supervised.start_part(settings, args.part)
     print(f"{args.part} {state.state.lower()} (pid {state.pid}, log {state.log})")
     return 0

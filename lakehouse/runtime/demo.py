@@ -39,7 +39,8 @@ class DemoReport:
     total_s: float = 0.0
 
 
-def _dashboard_preflight(settings: Settings) -> None:
+def dashboard_preflight(settings: Settings) -> None:
+    """Fail in one line, naming the setting, when the dashboard's port is taken."""
     demo = settings.demo
     processes.require_free_port(demo.dashboard_host, demo.dashboard_port, "dashboard",
                                 "PAYSTREAM_DEMO__DASHBOARD_PORT")
@@ -49,7 +50,7 @@ def _start_part(settings: Settings, name: str, report: DemoReport) -> None:
     """Start one supervised part, recording a failure as one line instead of raising."""
     try:
         if name == "dashboard":
-            _dashboard_preflight(settings)
+            dashboard_preflight(settings)
         supervised.start_part(settings, name)
         report.started.append(name)
     except PaystreamError as error:

@@ -155,11 +155,12 @@ def stop(settings: Settings) -> bool:
 
 def status(settings: Settings) -> dict[str, object]:
     """The cluster's master URL, alive workers and each part's pid and log."""
+    alive = alive_workers(settings)  # one request to the master's UI
     return {
         "master": master_url(settings),
-        "alive_workers": alive_workers(settings),
+        "alive_workers": alive,
         "workers": settings.spark.standalone_workers,
-        "up": alive_workers(settings) >= settings.spark.standalone_workers,
+        "up": alive >= settings.spark.standalone_workers,
         "ui": f"http://{settings.spark.standalone_host}:{settings.spark.standalone_ui_port}",
         "pids": running(settings),
         "logs": {name: str(_log(settings, name)) for name in part_names(settings)},
