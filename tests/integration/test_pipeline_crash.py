@@ -92,6 +92,15 @@ def _crash_env(lake: Path) -> dict[str, str]:
             "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "1"}
 
 
+def _fresh_pipeline(tmp_path: Path) -> tuple[Path, dict[str, str], Settings, Catalog]:
+    """A new lake, its environment and settings; the topics recreated, PostgreSQL emptied."""
+    lake = tmp_path / "lake"
+    settings = load_settings(lake_root=lake)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    return lake, _crash_env(lake), settings, Catalog(lake)
+
+
 def _assert_sinks_agree(spark: Any, settings: Settings, catalog: Catalog, sent: int) -> None:
     """Bronze = Kafka; silver ids unique; PostgreSQL alerts = gold alerts = batch alerts."""
     assert topic_records(settings, "transactions") == sent
@@ -107,12 +116,7 @@ def _assert_sinks_agree(spark: Any, settings: Settings, catalog: Catalog, sent: 
 def test_sigkill_ten_times_under_load_then_one_catch_up_keeps_every_count(
     live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    lake = tmp_path / "lake"
-    env = _crash_env(lake)
-    settings = load_settings(lake_root=lake)
-    catalog = Catalog(lake)
-    recreate_topics(settings)
-    clear_postgres(settings)
+    lake, env, settings, catalog = _fresh_pipeline(tmp_path)
     producer = _start_producer(env, seed=33)
     # Random moments: during start-up, or after a random query or table has moved on (the
     # alert path runs ahead of the lake), with a random extra delay.
@@ -152,12 +156,7 @@ def test_postgres_stopped_for_a_minute_under_load_loses_and_doubles_nothing(
     from lakehouse.runtime import postgres_server
     from lakehouse.stream_progress import query_progress, topic_end_offsets
 
-    lake = tmp_path / "lake"
-    env = _crash_env(lake)
-    settings = load_settings(lake_root=lake)
-    catalog = Catalog(lake)
-    recreate_topics(settings)
-    clear_postgres(settings)
+    lake, env, settings, catalog = _fresh_pipeline(tmp_path)
     log = tmp_path / "stream.log"
     stream = _start_stream(env, log)
     producer = _start_producer(env, seed=41)
