@@ -333,6 +333,27 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(settings: Settings, args: argparse.Namespace) -> int:
+    """Load a label file (chargebacks, investigations) into gold.labels."""
+    from pathlib import Path
+
+    from lakehouse.spark import build_spark_session
+    from spark_jobs.gold_labels import run_label_file
+
+    path = Path(args.file)
+    if not path.exists():
+        raise PaystreamError(f"file {path} does not exist")
+    spark = build_spark_session(settings, app_name="paystream-label")
+    try:
+        summary = run_label_file(spark, settings, path, args.source or f"labels:{path.name}")
+    finally:
+        spark.stop()
+    rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.rejected.items())) or "none"
+    print(f"labelled {summary.fraud + summary.legit:,} of {summary.rows:,} rows: fraud "
+          f"{summary.fraud:,}, legit {summary.legit:,}; not loaded: {rejected}")
+    return 0
+
+
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     """Score a rule set (and optionally a candidate, or a parameter sweep) on labelled silver."""
     from pathlib import Path
@@ -566,6 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--scenario-column", help="column naming each row's scenario")
     history.add_argument("--chunk-rows", type=int, default=50_000,
                          help="rows per batch (default 50,000); memory stays one chunk")
+    labels = add("label", cmd_label, "load a label file (transaction_id, label[, date]"
+                 "[, scenario]) into gold.labels")
+    labels.add_argument("file", help="CSV, Parquet or JSON lines; label: fraud/1/true/"
+                                     "chargeback or legit/0/false/false_positive")
+    labels.add_argument("--source", help="where the labels come from (default labels:FILE)")
     trial = add("backtest", cmd_backtest,
                 "score a rule set on labelled silver: precision, recall, EUR; nothing written")
     trial.add_argument("--rules", help="rules file (default PAYSTREAM_RULES_FILE)")

@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
-from spark_jobs import bronze_transactions_raw, io, silver_transactions
+from spark_jobs import bronze_transactions_raw, gold_labels, io, silver_transactions
+from spark_jobs.gold_labels import Label, is_fraud
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-LABELS = "gold.labels"
 IMPORT_PARTITION = -1
 """source_partition of imported rows: no Kafka partition has it."""
 IMPORT_BATCH_ID = -1
 """silver_batch_id of imported rows: never a streaming batch id (those count from 0)."""
-FRAUD_WORDS = frozenset({"1", "true", "t", "yes", "y", "fraud", "fraudulent"})
 EVERY_EARLIER_ROW_MS = 100 * 365 * 86_400_000
 """Lateness window for deduplication: an import compares with every earlier row."""
 
@@ -49,15 +48,6 @@ class ImportRequest:
     label_column: str | None = None
     scenario_column: str | None = None
     chunk_rows: int = 50_000
-
-
-@dataclass(frozen=True)
-class Label:
-    """What a history file says of one transaction."""
-
-    transaction_id: str
-    label: str
-    scenario: str | None
 
 
 @dataclass
@@ -80,11 +70,6 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_fraud(value: Any) -> bool:
-    """A label cell as fraud or not (1/true/yes/fraud, any case) (pure)."""
-    return str(value).strip().lower() in FRAUD_WORDS
 
 
 def reference_time(event: dict[str, Any], now: datetime) -> datetime:
@@ -143,6 +128,7 @@ class ChunkLoader:
 
     def __init__(self, spark: SparkSession, settings: Settings, digest: str, source: str) -> None:
         self.spark = spark
+        self.settings = settings
         self.catalog = Catalog(settings.lake_location)
         self.app_id = f"import-{digest[:32]}"
         self.source = source
@@ -174,7 +160,7 @@ class ChunkLoader:
                              f"{self.app_id}-quarantine", chunk,
                              silver_transactions.QUARANTINE_PARTITION_BY)
         if labels:
-            self._merge_labels(labels)
+            gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
         outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}
         summary.silver += outcomes.get("new", 0)
         summary.resends += outcomes.get("resend", 0)
@@ -192,27 +178,6 @@ class ChunkLoader:
             return candidates.limit(0)
         return io.read_delta(self.spark, path).join(
             candidates.select("transaction_id").distinct(), "transaction_id", "left_semi")
-
-    def _merge_labels(self, labels: list[Label]) -> None:
-        """Upsert labels into gold.labels; the last label of an id in the file wins."""
-        from delta.tables import DeltaTable
-        from pyspark.sql import functions as F
-
-        latest = {label.transaction_id: label for label in labels}
-        frame = self.spark.createDataFrame(
-            [(k, v.label, v.scenario) for k, v in sorted(latest.items())],
-            "transaction_id string, label string, scenario string").select(
-            "transaction_id", "label", "scenario", F.lit(self.source).alias("source"),
-            F.current_timestamp().alias("labelled_at"))
-        path = self.catalog.table(LABELS)
-        if not io.delta_exists(self.spark, path):
-            io.ensure_delta_table(frame.limit(0), path, ())
-        (DeltaTable.forPath(self.spark, path).alias("t")
-         .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
-         .whenMatchedUpdate(condition="t.label <> s.label",
-                            set={"label": "s.label", "scenario": "s.scenario",
-                                 "source": "s.source", "labelled_at": "s.labelled_at"})
-         .whenNotMatchedInsertAll().execute())
 
 
 def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,

@@ -16,7 +16,8 @@ if not reports:
     st.stop()
 
 listing = pd.DataFrame([{
-    "made (UTC)": r["made_at"], "rules file": Path(r["rules_file"]).name,
+    "made (UTC)": pd.to_datetime(r["made_at"], format="%Y%m%dT%H%M%SZ"),
+    "rules file": Path(r["rules_file"]).name,
     "range": f"{r['first']} .. {r['last']}", "alerts": r["overall"]["alerts"],
     "precision": r["overall"]["precision"], "recall": r["overall"]["recall"],
     "compared with": Path(r["compare"]["rules_file"]).name if r.get("compare") else "",

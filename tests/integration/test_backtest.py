@@ -140,3 +140,25 @@ def test_compare_differs_exactly_by_the_changed_rule_and_the_report_renders(
             view.screenshot(path=str(artifacts / "backtest-report.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_a_chargeback_file_relabels_and_the_backtest_counts_it(history: History, spark) -> None:  # type: ignore[no-untyped-def]
+    from spark_jobs.gold_labels import run_label_file
+
+    before = run_backtest(spark, history.settings, load_rules(), history.first, history.last)
+    (legit,) = zip(*_duckdb(history, "SELECT transaction_id FROM gold_labels "
+                                     "WHERE label = 'legit' ORDER BY transaction_id LIMIT 5"),
+                   strict=True)
+    chargebacks = history.lake.parent / "chargebacks.csv"
+    chargebacks.write_text("transaction_id,label,date\n"
+                           + "".join(f"{tx},chargeback,2026-11-20\n" for tx in legit)
+                           + "tx-unknown-word,maybe,2026-11-20\n,fraud,2026-11-20\n")
+    summary = run_label_file(spark, history.settings, chargebacks, "chargebacks")
+    assert (summary.rows, summary.fraud, summary.legit) == (7, 5, 0)
+    assert summary.rejected == {"unknown_label": 1, "no_transaction_id": 1}
+    after = run_backtest(spark, history.settings, load_rules(), history.first, history.last)
+    assert after.frauds == before.frauds + 5
+    relabelled = _duckdb(history, "SELECT DISTINCT source, scenario IS NOT NULL, "
+                                  "CAST(labelled_at AS DATE) FROM gold_labels "
+                                  f"WHERE transaction_id IN {tuple(legit)}")
+    assert relabelled == [("chargebacks", True, date(2026, 11, 20))]

@@ -25,6 +25,7 @@ RENDERED = {
     "daily_reports": "[data-testid='stMetric']",
     "data_quality": "[data-testid='stDataFrame']",
     "pipeline_health": "[data-testid='stMetric']",
+    "backtests": "[data-testid='stDataFrame']",
 }
 PAGES = {
     "live_alerts": "Live alerts",
@@ -41,11 +42,13 @@ EMPTY_DATABASE = "paystream_empty"
 def reported(lake: Lake) -> Lake:
     """The shared lake with its daily reports and one data-quality run recorded."""
     from expectations.runner import new_run_id, record_outcomes, run_suites
+    from spark_jobs.backtest_job import BacktestRequest, run_backtest_job
     from spark_jobs.daily_report import run
 
     for day in lake.days:
         run(lake.spark, lake.settings, day)
     record_outcomes(lake.settings, run_suites(lake.spark, lake.settings), new_run_id())
+    run_backtest_job(lake.spark, lake.settings, BacktestRequest(lake.settings.rules_file))
     return lake
 
 
@@ -65,8 +68,9 @@ def empty_env(live_services: Settings, tmp_path_factory: pytest.TempPathFactory)
         conn.close()
     pg = live_services.postgres.model_dump()
     migrate(load_settings(postgres=PostgresSettings(**{**pg, "database": EMPTY_DATABASE})))
-    return {"PAYSTREAM_POSTGRES__DATABASE": EMPTY_DATABASE,
-            "PAYSTREAM_LAKE_ROOT": str(tmp_path_factory.mktemp("empty") / "lake")}
+    empty = tmp_path_factory.mktemp("empty")
+    return {"PAYSTREAM_POSTGRES__DATABASE": EMPTY_DATABASE, "PAYSTREAM_LAKE_ROOT": str(
+        empty / "lake"), "PAYSTREAM_HOME": str(empty / "home")}  # no stored backtests either
 
 
 def _run_page(page: str):  # type: ignore[no-untyped-def]

@@ -298,6 +298,8 @@ def test_paystream_sql_equals_spark_on_the_same_tables(lake: Lake, query: str) -
     from tests.conftest import run_cli
 
     for table in TABLES:
+        if not (Path(lake.catalog.table(table)) / "_delta_log").exists():
+            continue  # e.g. gold.labels: the pipeline does not write it
         lake.spark.read.format("delta").load(lake.catalog.table(table)).createOrReplaceTempView(
             lake.catalog.sql_name(table))
     expected = [_jsonable(row.asDict()) for row in lake.spark.sql(query).collect()]

@@ -101,3 +101,21 @@ def test_the_report_reads_as_a_table() -> None:
     assert format_sweep("high_amount.threshold_eur", [("9000", rule)]).splitlines()[1].split() \
         == ["9000", "3", "66.7%", "50.0%"]
     assert table([("a", "1")], ("x", "y")) == "x  y\na  1"
+
+
+@pytest.mark.parametrize(("cell", "word"), [("chargeback", "fraud"), ("FRAUD", "fraud"),
+                                            ("false_positive", "legit"), ("0", "legit"),
+                                            ("maybe", None), ("", None)])
+def test_label_words(cell: str, word: str | None) -> None:
+    from spark_jobs.gold_labels import label_word
+
+    assert label_word(cell) == word
+
+
+def test_label_dates_are_utc() -> None:
+    from spark_jobs.gold_labels import labelled_at
+
+    assert labelled_at("2026-11-20") == datetime(2026, 11, 20, tzinfo=UTC)
+    assert labelled_at("2026-11-20T10:00:00+01:00") == datetime(2026, 11, 20, 9, tzinfo=UTC)
+    assert labelled_at(date(2026, 11, 20)) == datetime(2026, 11, 20, tzinfo=UTC)
+    assert labelled_at("") is None and labelled_at("soon") is None

@@ -1,0 +1,129 @@
+"""gold.labels: what is known of a transaction's truth (fraud or legit), from any source.
+
+An imported history's label column, a chargeback file (`paystream label FILE`), later an
+analyst's disposition: each upserts by transaction_id, the newest word wins, and a source
+that names no scenario keeps the one known. Labels never enter the payment payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.catalog import Catalog
+from lakehouse.errors import PaystreamError
+from lakehouse.settings import Settings
+from spark_jobs import io
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+TABLE = "gold.labels"
+FRAUD_WORDS = frozenset({"1", "true", "t", "yes", "y", "fraud", "fraudulent", "confirmed_fraud",
+                         "chargeback"})
+LEGIT_WORDS = frozenset({"0", "false", "f", "no", "n", "legit", "genuine", "false_positive",
+                         "not_fraud"})
+
+
+@dataclass(frozen=True)
+class Label:
+    """What a source says of one transaction."""
+
+    transaction_id: str
+    label: str
+    scenario: str | None = None
+    labelled_at: datetime | None = None
+
+
+@dataclass
+class LabelSummary:
+    """Counts of one label file."""
+
+    rows: int = 0
+    fraud: int = 0
+    legit: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+def is_fraud(value: Any) -> bool:
+    """A label cell as fraud or not (1/true/yes/fraud, any case) (pure)."""
+    return str(value).strip().lower() in FRAUD_WORDS
+
+
+def label_word(value: Any) -> str | None:
+    """`fraud`, `legit`, or None for a cell that says neither (pure)."""
+    word = str(value).strip().lower()
+    return "fraud" if word in FRAUD_WORDS else "legit" if word in LEGIT_WORDS else None
+
+
+def labelled_at(value: Any) -> datetime | None:
+    """A label file's date or date-time cell as UTC, None when empty or unreadable (pure)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label],
+                 source: str) -> int:
+    """Upsert labels into gold.labels (the last of an id wins); return how many were given."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    latest = {label.transaction_id: label for label in labels}
+    if not latest:
+        return 0
+    now = datetime.now(UTC)
+    frame = spark.createDataFrame(
+        [(k, v.label, v.scenario, v.labelled_at or now) for k, v in sorted(latest.items())],
+        "transaction_id string, label string, scenario string, labelled_at timestamp").select(
+        "transaction_id", "label", "scenario", F.lit(source).alias("source"), "labelled_at")
+    path = Catalog(settings.lake_location).table(TABLE)
+    if not io.delta_exists(spark, path):
+        io.ensure_delta_table(frame.limit(0), path, ())
+    (DeltaTable.forPath(spark, path).alias("t")
+     .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
+     .whenMatchedUpdate(condition="t.label <> s.label OR t.labelled_at < s.labelled_at",
+                        set={"label": "s.label",
+                             "scenario": "coalesce(s.scenario, t.scenario)",
+                             "source": "s.source", "labelled_at": "s.labelled_at"})
+     .whenNotMatchedInsertAll().execute())
+    return len(latest)
+
+
+def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: str,
+                   chunk_rows: int = 50_000) -> LabelSummary:
+    """Load a label file (transaction_id, label[, date][, scenario]) into gold.labels, streamed
+    in chunks; a row without an id or with a label word it cannot read is counted, not loaded."""
+    from producer.replay import chunks, iter_rows
+
+    if not path.exists():
+        raise PaystreamError(f"file {path} does not exist")
+    summary = LabelSummary()
+    for rows in chunks(iter_rows(path), chunk_rows):
+        found = []
+        for row in rows:
+            summary.rows += 1
+            word = label_word(row.get("label"))
+            tx = str(row.get("transaction_id") or "").strip()
+            reason = "no_transaction_id" if not tx else "unknown_label" if word is None else None
+            if reason:
+                summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
+                continue
+            assert word is not None
+            found.append(Label(tx, word, row.get("scenario") or None,
+                               labelled_at(row.get("date"))))
+            summary.fraud += word == "fraud"
+            summary.legit += word == "legit"
+        merge_labels(spark, settings, found, source)
+    return summary
