@@ -27,7 +27,7 @@ from tests.integration.pipeline_checks import (
     reconcile,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EVENTS = 3_000
 MORE_EVENTS = 2_000

@@ -26,7 +26,7 @@ from tests.integration.pipeline_checks import (
     topic_records,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _demo_env(settings: Settings, home: Path) -> dict[str, str]:

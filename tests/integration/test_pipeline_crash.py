@@ -31,7 +31,7 @@ from tests.integration.pipeline_checks import (
     topic_records,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _commits(path: str) -> int:
