@@ -76,6 +76,12 @@ MERCHANT_RULES = ("compromised_merchant",)
 STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES
 """Every rule a streaming alert query judges; the alert sinks carry their alerts."""
 
+BEHAVIOUR_RULES = ("amount_vs_profile", "risky_terminal")
+"""Rules over behavioural features (lakehouse.behaviour): days of per-user and per-merchant
+history and the fraud labels. The batch (backfill, backtest) judges them; no streaming query
+does yet, so config/rules.yaml ships them disabled (enabling them makes the backfill raise
+alerts the stream did not)."""
+
 
 def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The enabled rules that need no history."""
@@ -84,7 +90,7 @@ def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
 
 def lake_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The rules the lake query still judges over silver (per merchant), enabled or not."""
-    return {k: r for k, r in rules.items() if k not in STREAMED_RULES}
+    return {k: r for k, r in rules.items() if k not in STREAMED_RULES + BEHAVIOUR_RULES}
 
 
 def elevated_ticket_eur(rule: Rule) -> dict[str, Decimal]:
@@ -244,12 +250,51 @@ def compromised_merchant(rows: DataFrame, rule: Rule, detected_at: Column) -> Da
     return _alerts(hits, rule, details, detected_at)
 
 
+def _needs_features(rows: DataFrame, rule: Rule, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise PaystreamError(f"rule {rule.rule_id} needs the behavioural features "
+                             f"(lakehouse.behaviour.with_features); missing {', '.join(missing)}")
+
+
+def amount_vs_profile(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
+    """A payment far above its user's own 30-day mean, for a user with enough history."""
+    from pyspark.sql import functions as F
+
+    _needs_features(rows, rule, ("user_payments_30d", "user_mean_eur_30d"))
+    multiple = Decimal(str(rule.param("multiple")))
+    history = int(rule.param("min_history"))
+    floor = Decimal(str(rule.param("min_amount_eur")))
+    hits = rows.where((F.col("user_payments_30d") >= history)
+                      & (F.col("amount_eur") >= F.lit(floor))
+                      & (F.col("amount_eur") > F.col("user_mean_eur_30d") * F.lit(multiple)))
+    details = F.struct(F.col("user_mean_eur_30d").cast("string").alias("user_mean_eur_30d"),
+                       F.col("user_payments_30d"), F.lit(str(multiple)).alias("multiple"))
+    return _alerts(hits, rule, details, detected_at)
+
+
+def risky_terminal(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
+    """A payment at a merchant whose known confirmed-fraud rate, over a window that ends a delay
+    before the payment's day, is high on enough frauds."""
+    from pyspark.sql import functions as F
+
+    _needs_features(rows, rule, ("terminal_frauds", "terminal_fraud_rate"))
+    hits = rows.where((F.col("terminal_frauds") >= int(rule.param("min_frauds")))
+                      & (F.col("terminal_fraud_rate") >= float(rule.param("min_fraud_rate"))))
+    details = F.struct(F.round("terminal_fraud_rate", 4).alias("terminal_fraud_rate"),
+                       F.col("terminal_frauds"), F.col("terminal_payments"),
+                       F.lit(int(rule.param("delay_days"))).alias("delay_days"))
+    return _alerts(hits, rule, details, detected_at)
+
+
 RULE_FUNCTIONS = {
     "high_amount": high_amount,
     "velocity": velocity,
     "card_testing": card_testing,
     "impossible_travel": impossible_travel,
     "compromised_merchant": compromised_merchant,
+    "amount_vs_profile": amount_vs_profile,
+    "risky_terminal": risky_terminal,
 }
 
 

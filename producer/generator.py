@@ -24,6 +24,7 @@ from lakehouse.fx import eur_per_unit, to_eur
 from producer.clock import VirtualClock, WallClock, format_event_time
 from producer.geography import CITIES, City, haversine_km
 from producer.population import (
+    MEAN_TICKET_EUR,
     MERCHANT_CATEGORIES,
     Merchant,
     Population,
@@ -40,6 +41,12 @@ SCENARIOS = (
     "compromised_merchant",
     "account_takeover",
 )
+"""The scenarios `paystream produce` mixes in by default: each crosses one rule."""
+BEHAVIOUR_SCENARIOS = ("compromised_terminal", "compromised_customer")
+"""Scenarios only behaviour catches (lakehouse.behaviour), asked for by name:
+compromised_terminal turns every payment at one card-present terminal into fraud for weeks;
+compromised_customer has a cloned card spend several times its owner's usual amounts for days."""
+ALL_SCENARIOS = SCENARIOS + BEHAVIOUR_SCENARIOS
 FAULTS = (
     "malformed_json",
     "missing_field",
@@ -82,7 +89,7 @@ class GeneratorOptions:
     params: ScenarioParams = field(default_factory=ScenarioParams)
 
     def __post_init__(self) -> None:
-        unknown = set(self.scenarios) - set(SCENARIOS)
+        unknown = set(self.scenarios) - set(ALL_SCENARIOS)
         if unknown:
             raise ValueError(f"unknown scenarios: {', '.join(sorted(unknown))}")
         unknown = set(self.faults) - set(FAULTS)
@@ -148,6 +155,8 @@ class PaymentStream:
         self._order = itertools.count()
         self._scenario_ids = itertools.count(1)
         self._recent_legit: deque[ProducedRecord] = deque(maxlen=1024)
+        self._compromised: dict[str, tuple[datetime, str]] = {}  # merchant -> (until, id)
+        self._scenario_id = ""
         self._last_paid = array("d", [-math.inf]) * self.population.n_users
         # A legit user never pays more than `velocity_max_payments` times per window.
         self._legit_gap_s = self.params.velocity_window_s / self.params.velocity_max_payments + 1
@@ -248,7 +257,12 @@ class PaymentStream:
         return self._event(now, user, merchant, amount, channel, user.home)
 
     def _legit(self, now: datetime) -> ProducedRecord:
-        record = self._record(self._legit_event(now), LEGIT)
+        event = self._legit_event(now)
+        if self._compromised:
+            breach = self._compromised.get(str(event["merchant_id"]))
+            if breach is not None and now < breach[0]:
+                return self._record(event, "compromised_terminal", breach[1])
+        record = self._record(event, LEGIT)
         self._recent_legit.append(record)
         return record
 
@@ -259,12 +273,13 @@ class PaymentStream:
             return heapq.heappop(self._pending).record
         scenario = self.rng.choice(self.options.scenarios)
         scenario_id = f"{scenario}-{next(self._scenario_ids)}"
+        self._scenario_id = scenario_id
         planned = getattr(self, f"_plan_{scenario}")(now)
         first_time, first_event = planned[0]
         for moment, event in planned[1:]:
             record = self._record(event, scenario, scenario_id)
             heapq.heappush(self._pending, _Pending(moment, next(self._order), record))
-        return self._record(first_event, scenario, scenario_id)
+        return self._record(first_event, scenario, self._scenario_id)
 
     def _plan_high_amount(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
         rng, params = self.rng, self.params
@@ -364,6 +379,47 @@ class PaymentStream:
             amount = min(self._typical_eur(user, merchant) * rng.uniform(4, 10),
                          float(self.params.high_amount_eur) * 0.9)
             plan.append((moment, self._event(moment, user, merchant, amount, "ecommerce",
+                                             user.home)))
+        return plan
+
+    def _plan_compromised_terminal(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
+        """A skimmed card-present terminal: every payment there is fraud for 2 to 6 weeks. At most
+        one merchant in a hundred is breached at once; past that, this fraud joins a breach."""
+        rng, population = self.rng, self.population
+        active = [m for m, (until, _) in self._compromised.items() if now < until]
+        terminals = [m for m in population.merchants if m.in_person]
+        if len(active) >= max(1, len(population.merchants) // 100):
+            merchant_id = rng.choice(sorted(active))
+            merchant = next(m for m in terminals if m.merchant_id == merchant_id)
+            self._scenario_id = self._compromised[merchant_id][1]
+        else:
+            merchant = rng.choice([m for m in terminals if m.merchant_id not in active])
+            until = now + timedelta(days=rng.uniform(14, 42))
+            self._compromised[merchant.merchant_id] = (until, self._scenario_id)
+        local = [self.population.user(i) for i in rng.sample(range(population.n_users), 32)]
+        user = next((u for u in local if u.home.name == merchant.city.name), local[0])
+        amount = min(self._typical_eur(user, merchant), self._legit_cap_eur)
+        channel = "atm" if merchant.mcc == "6011" else "pos"
+        return [(now, self._event(now, user, merchant, amount, channel, merchant.city))]
+
+    def _plan_compromised_customer(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
+        """A cloned card: for 1 to 6 days its payments, at the kind of merchants its owner uses,
+        are 5 to 12 times the owner's usual amount (the mean ticket of the categories, scaled
+        by the owner's spend level), below the high_amount threshold."""
+        rng = self.rng
+        user = self._pick_legit_user(now)
+        count = rng.randint(3, 8)
+        span = rng.uniform(1, 6) * 86_400
+        offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        plan = []
+        for offset in offsets:
+            moment = now + timedelta(seconds=offset)
+            online = rng.random() < 0.5
+            merchant = self._merchant_near(user.home, online=online)
+            channel = "ecommerce" if online or not merchant.in_person else "pos"
+            amount = min(MEAN_TICKET_EUR * user.spend_factor * rng.uniform(5, 12),
+                         float(self.params.high_amount_eur) * 0.9)
+            plan.append((moment, self._event(moment, user, merchant, amount, channel,
                                              user.home)))
         return plan
 

@@ -14,7 +14,14 @@ from lakehouse.errors import PaystreamError
 from lakehouse.rules import RULES_PATH
 from lakehouse.settings import KafkaSettings, Settings
 from producer.clock import virtual_step_seconds
-from producer.generator import FAULTS, SCENARIOS, GeneratorOptions, PaymentStream, ProducedRecord
+from producer.generator import (
+    ALL_SCENARIOS,
+    FAULTS,
+    SCENARIOS,
+    GeneratorOptions,
+    PaymentStream,
+    ProducedRecord,
+)
 from producer.kafka_sink import ProduceSummary, make_producer, send_records
 from producer.replay import parse_mapping, replay_records
 from producer.rule_params import load_scenario_params
@@ -43,9 +50,10 @@ class ProduceRequest:
     rebase_time: bool = False
 
 
-def _names(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+def _names(text: str | None, allowed: tuple[str, ...], what: str,
+           default: tuple[str, ...] | None = None) -> tuple[str, ...]:
     if text is None:
-        return allowed
+        return default or allowed
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in allowed]
     if unknown:
@@ -77,7 +85,7 @@ def generator_options(request: ProduceRequest) -> GeneratorOptions:
             seed=request.seed,
             fraud_rate=request.fraud_rate,
             fault_rate=request.fault_rate,
-            scenarios=_names(request.scenarios, SCENARIOS, "scenarios"),
+            scenarios=_names(request.scenarios, ALL_SCENARIOS, "scenarios", SCENARIOS),
             faults=_names(request.faults, FAULTS, "faults"),
             start=start,
             step_seconds=virtual_step_seconds(request.rate, request.speedup),

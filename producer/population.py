@@ -25,6 +25,10 @@ MERCHANT_CATEGORIES: dict[str, tuple[str, float, bool, bool]] = {
     for c in merchant_categories().values()
 }
 _CATEGORY_WEIGHTS = {c.mcc: c.weight for c in merchant_categories().values()}
+MEAN_TICKET_EUR = (sum(float(c.typical_ticket_eur) * c.weight
+                       for c in merchant_categories().values())
+                   / sum(c.weight for c in merchant_categories().values()))
+"""The typical ticket of a payment in EUR, averaged over categories by how often each is used."""
 
 # Relative activity per hour of day (UTC): a daytime curve with an evening shoulder.
 HOURLY_ACTIVITY = (0.15, 0.08, 0.05, 0.04, 0.05, 0.12, 0.35, 0.7, 0.95, 1.0, 1.05, 1.15,

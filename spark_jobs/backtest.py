@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
-from lakehouse.rules import Rule
+from lakehouse.risk import RiskConfig
+from lakehouse.rules import BEHAVIOUR_RULES, Rule
 from lakehouse.settings import Settings
-from spark_jobs import io
+from spark_jobs import gold_labels, io
 from spark_jobs.gold_batch import batch_alerts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 OVERALL = "(any rule)"
+FLAGGED = "decision:review+block"
+BLOCKED = "decision:block"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class ScenarioScore:
     frauds: int
     caught: int
     recall: float | None
+    flagged: int | None = None
+    flagged_recall: float | None = None
 
 
 @dataclass
@@ -65,6 +70,7 @@ class BacktestReport:
     overall: RuleScore
     scenarios: list[ScenarioScore] = field(default_factory=list)
     daily: list[tuple[date, str, int]] = field(default_factory=list)
+    decisions: list[RuleScore] = field(default_factory=list)
 
     @property
     def days(self) -> int:
@@ -89,6 +95,7 @@ class BacktestReport:
                       "fraud_eur": self.fraud_eur,
                       "rules": [asdict(r) for r in self.rules], "overall": asdict(self.overall),
                       "scenarios": [asdict(s) for s in self.scenarios],
+                      "decisions": [asdict(d) for d in self.decisions],
                       "daily": [{"date": d, "rule_id": r, "alerts": n}
                                 for d, r, n in self.daily]})
 
@@ -125,29 +132,47 @@ def labelled_payments(spark: SparkSession, settings: Settings, first: date,
     """Silver payments in the range with `is_fraud` and `scenario` from gold.labels."""
     from pyspark.sql import functions as F
 
-    catalog = Catalog(settings.lake_location)
-    payments = io.read_delta(spark, catalog.table("silver.transactions")).where(
+    payments = io.read_delta(spark, Catalog(settings.lake_location).table(
+        "silver.transactions")).where(
         F.col("event_date").between(F.lit(first), F.lit(last))).select(
         "transaction_id", "amount_eur", "event_date")
-    labels_path = catalog.table("gold.labels")
-    if io.delta_exists(spark, labels_path):
-        labels = io.read_delta(spark, labels_path).select("transaction_id", "label", "scenario")
-    else:
-        labels = spark.createDataFrame([], "transaction_id string, label string, scenario string")
+    labels = gold_labels.read_labels(spark, settings).select("transaction_id", "label",
+                                                            "scenario")
     return (payments.join(labels, "transaction_id", "left")
             .withColumn("is_fraud", F.coalesce(F.col("label") == "fraud", F.lit(False)))
             .drop("label"))
 
 
-def run_backtest(spark: SparkSession, settings: Settings, rules: dict[str, Rule],
-                 first: date, last: date) -> BacktestReport:
-    """Score the enabled rules of `rules` over silver dates [first, last]."""
+def _scored(frame: DataFrame, name: str, frauds: int, days: int) -> RuleScore:
+    """A RuleScore of flagged rows (transaction_id, amount_eur, is_fraud)."""
     from pyspark.sql import functions as F
 
+    row = frame.agg(F.count("*"), F.sum(F.col("is_fraud").cast("int")), F.sum("amount_eur"),
+                    F.sum(F.when(F.col("is_fraud"), F.col("amount_eur")))).collect()[0]
+    return score(name, int(row[0]), int(row[1] or 0), row[2] or Decimal(0),
+                 row[3] or Decimal(0), frauds, days)
+
+
+def run_backtest(spark: SparkSession, settings: Settings, rules: dict[str, Rule],
+                 first: date, last: date, risk: RiskConfig | None = None) -> BacktestReport:
+    """Score the enabled rules of `rules` over silver dates [first, last]; with `risk`, also
+    the risk decisions (review or block, and block alone)."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.gold_batch import featured_payments
+    from spark_jobs.risk_decisions import decide_payments
+
     truth = labelled_payments(spark, settings, first, last).persist()
-    alerts = (batch_alerts(spark, settings, first, last, rules)
-              .select("rule_id", "transaction_id").distinct()
+    featured = (featured_payments(spark, settings, first, last, rules).localCheckpoint()
+                if risk is not None or any_behavioural(rules) else None)
+    raised = batch_alerts(spark, settings, first, last, rules, featured).persist()
+    alerts = (raised.select("rule_id", "transaction_id").distinct()
               .join(truth, "transaction_id").persist())
+    flagged = None
+    if risk is not None and featured is not None:
+        flagged = (decide_payments(featured, raised, rules, risk)
+                   .where(F.col("decision") != "approve")
+                   .select("transaction_id", "decision").join(truth, "transaction_id").persist())
     try:
         totals = truth.agg(F.count("*"), F.sum(F.col("is_fraud").cast("int")),
                            F.sum(F.when(F.col("is_fraud"), F.col("amount_eur")))).collect()[0]
@@ -180,11 +205,27 @@ def run_backtest(spark: SparkSession, settings: Settings, rules: dict[str, Rule]
                          "scenario").count().orderBy("scenario").collect()]
         daily = [(row[0], row[1], int(row[2])) for row in alerts.groupBy(
             "event_date", "rule_id").count().orderBy("event_date", "rule_id").collect()]
+        decisions = []
+        if flagged is not None:
+            decisions = [_scored(flagged, FLAGGED, frauds, days),
+                         _scored(flagged.where(F.col("decision") == "block"), BLOCKED, frauds,
+                                 days)]
+            hits = {row[0]: int(row[1]) for row in flagged.where("is_fraud").groupBy(
+                "scenario").count().collect()}
+            scenarios = [replace(s, flagged=hits.get(s.scenario, 0),
+                                 flagged_recall=ratio(hits.get(s.scenario, 0), s.frauds))
+                         for s in scenarios]
         return BacktestReport(first, last, payments, frauds, fraud_eur, scores, overall,
-                              scenarios, daily)
+                              scenarios, daily, decisions)
     finally:
-        alerts.unpersist()
-        truth.unpersist()
+        for frame in (flagged, alerts, raised, truth):
+            if frame is not None:
+                frame.unpersist()
+
+
+def any_behavioural(rules: dict[str, Rule]) -> bool:
+    """Whether an enabled rule reads the behavioural features (pure)."""
+    return any(rule.enabled for rule_id, rule in rules.items() if rule_id in BEHAVIOUR_RULES)
 
 
 def alert_ids(spark: SparkSession, settings: Settings, rules: dict[str, Rule], first: date,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import PaystreamError
+from lakehouse.risk import load_risk
 from lakehouse.rules import load_rules
 from lakehouse.settings import Settings
 from spark_jobs import backtest, backtest_report
@@ -65,13 +66,15 @@ def run_backtest_job(spark: SparkSession, settings: Settings, request: BacktestR
     first, last = backtest.silver_range(spark, settings)
     first, last = request.first or first, request.last or last
     say(f"backtesting {request.rules_file.name} over {first} .. {last}")
-    report = backtest.run_backtest(spark, settings, rules, first, last)
+    risk = load_risk(request.rules_file)
+    report = backtest.run_backtest(spark, settings, rules, first, last, risk)
     text = backtest_report.format_report(report)
     extra: dict[str, Any] = {}
     if request.compare is not None:
         say(f"backtesting the candidate {request.compare.name}")
         candidate_rules = load_rules(request.compare)
-        candidate = backtest.run_backtest(spark, settings, candidate_rules, first, last)
+        candidate = backtest.run_backtest(spark, settings, candidate_rules, first, last,
+                                          load_risk(request.compare))
         base_ids = backtest.alert_ids(spark, settings, rules, first, last)
         other_ids = backtest.alert_ids(spark, settings, candidate_rules, first, last)
         added, dropped = len(other_ids - base_ids), len(base_ids - other_ids)

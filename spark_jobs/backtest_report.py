@@ -50,7 +50,15 @@ def format_report(report: BacktestReport) -> str:
              f"{report.payments:,} payments, {report.frauds:,} labelled fraud "
              f"({_eur(report.fraud_eur)} EUR)",
              table([*(score_row(s) for s in report.rules), score_row(report.overall)], HEADER)]
-    if report.scenarios:
+    if report.decisions:
+        lines.append(table([score_row(d) for d in report.decisions], HEADER))
+    if report.scenarios and report.decisions:
+        lines.append(table([(s.scenario, f"{s.frauds:,}", f"{s.caught:,}", _pct(s.recall),
+                             f"{s.flagged or 0:,}", _pct(s.flagged_recall))
+                            for s in report.scenarios],
+                           ("scenario", "frauds", "caught", "recall", "review+block",
+                            "recall")))
+    elif report.scenarios:
         lines.append(table([(s.scenario, f"{s.frauds:,}", f"{s.caught:,}", _pct(s.recall))
                             for s in report.scenarios],
                            ("scenario", "frauds", "caught", "recall")))

@@ -101,6 +101,16 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
     return len(latest)
 
 
+def read_labels(spark: SparkSession, settings: Settings) -> Any:
+    """gold.labels (transaction_id, label, scenario, labelled_at), empty when it does not exist."""
+    path = Catalog(settings.lake_location).table(TABLE)
+    if io.delta_exists(spark, path):
+        return io.read_delta(spark, path).select("transaction_id", "label", "scenario",
+                                                 "labelled_at")
+    return spark.createDataFrame(
+        [], "transaction_id string, label string, scenario string, labelled_at timestamp")
+
+
 def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: str,
                    chunk_rows: int = 50_000) -> LabelSummary:
     """Load a label file (transaction_id, label[, date][, scenario]) into gold.labels, streamed

@@ -1,0 +1,142 @@
+"""Behavioural features: what a user and a terminal (merchant) usually do, as of each payment.
+
+Pure DataFrame functions over silver-shaped rows (the payments to score plus their history)
+and gold.labels. Every window is made of whole UTC days before the payment's own day, so a
+profile is a handful of daily totals per key (what keyed state can hold cheaply) and a
+payment never profiles itself or the rest of its day:
+
+- per user, over the last 1, 7 and 30 days: payments, mean and max amount_eur; and the
+  seconds since the user's previous payment (any day);
+- per merchant, over the last 1, 7 and 30 days: payments; and its confirmed-fraud rate over
+  `window_days` days that end `delay_days` before the payment's day, counting only the fraud
+  labels known (labelled_at) before that day began, since chargebacks arrive late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lakehouse.rules import Rule
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+PROFILE_DAYS = (1, 7, 30)
+FEATURE_COLUMNS = (
+    *(f"user_payments_{d}d" for d in PROFILE_DAYS),
+    *(f"user_mean_eur_{d}d" for d in PROFILE_DAYS),
+    *(f"user_max_eur_{d}d" for d in PROFILE_DAYS),
+    "seconds_since_previous",
+    *(f"merchant_payments_{d}d" for d in PROFILE_DAYS),
+    "terminal_payments", "terminal_frauds", "terminal_fraud_rate",
+)
+"""The columns with_features adds to each payment."""
+
+
+@dataclass(frozen=True)
+class TerminalWindow:
+    """Which days a terminal's fraud rate counts: `window_days` days ending `delay_days`
+    before the payment's day."""
+
+    delay_days: int = 7
+    window_days: int = 7
+
+    @classmethod
+    def of(cls, rules: dict[str, Rule]) -> TerminalWindow:
+        """The window the risky_terminal rule names, or the defaults when it is absent."""
+        rule = rules.get("risky_terminal")
+        if rule is None:
+            return cls()
+        return cls(int(rule.param("delay_days")), int(rule.param("window_days")))
+
+    @property
+    def history_days(self) -> int:
+        """How many whole days before a payment's day any feature reads."""
+        return max(max(PROFILE_DAYS), self.delay_days + self.window_days)
+
+
+def user_profiles(payments: DataFrame, history: DataFrame) -> DataFrame:
+    """Per payment, the user's payments, mean and max amount_eur over the last 1, 7 and 30
+    whole days (null mean and max without history)."""
+    from pyspark.sql import functions as F
+
+    daily = history.groupBy(F.col("user_id").alias("d_user"), F.col("event_date").alias("day")).agg(
+        F.count("*").alias("n"), F.sum("amount_eur").alias("eur"),
+        F.max("amount_eur").alias("top"))
+    keys = payments.select("user_id", "event_date").distinct()
+    joined = keys.join(daily, (keys.user_id == daily.d_user)
+                       & (daily.day < keys.event_date)
+                       & (daily.day >= F.date_sub(keys.event_date, max(PROFILE_DAYS))), "left")
+    measures = []
+    for days in PROFILE_DAYS:
+        inside = daily.day >= F.date_sub(keys.event_date, days)
+        count = F.coalesce(F.sum(F.when(inside, daily.n)), F.lit(0)).cast("long")
+        total = F.sum(F.when(inside, daily.eur))
+        measures += [count.alias(f"user_payments_{days}d"),
+                     (total / F.nullif(count, F.lit(0))).cast("decimal(18,2)").alias(
+                         f"user_mean_eur_{days}d"),
+                     F.max(F.when(inside, daily.top)).alias(f"user_max_eur_{days}d")]
+    return joined.groupBy(keys.user_id, keys.event_date).agg(*measures)
+
+
+def seconds_since_previous(history: DataFrame) -> DataFrame:
+    """transaction_id -> seconds since the same user's previous payment in `history`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy("user_id").orderBy(F.unix_millis("event_time"), "transaction_id")
+    previous = F.lag(F.unix_millis("event_time")).over(order)
+    return history.select(
+        "transaction_id",
+        ((F.unix_millis("event_time") - previous) / 1000.0).alias("seconds_since_previous"))
+
+
+def merchant_activity(payments: DataFrame, history: DataFrame, labels: DataFrame,
+                      window: TerminalWindow) -> DataFrame:
+    """Per (merchant, day) of the payments: its payments over the last 1, 7 and 30 whole days,
+    and its known frauds, payments and fraud rate in the terminal window."""
+    from pyspark.sql import functions as F
+
+    daily = history.groupBy(F.col("merchant_id").alias("d_merchant"),
+                            F.col("event_date").alias("day")).agg(F.count("*").alias("n"))
+    frauds = (labels.where(F.col("label") == "fraud").select("transaction_id", "labelled_at")
+              .join(history.select("transaction_id", "merchant_id", "event_date"),
+                    "transaction_id")
+              .select(F.col("merchant_id").alias("f_merchant"),
+                      F.col("event_date").alias("f_day"), "labelled_at"))
+    keys = payments.select("merchant_id", "event_date").distinct()
+    far, near = window.delay_days + window.window_days, window.delay_days
+    joined = keys.join(daily, (keys.merchant_id == daily.d_merchant)
+                       & (daily.day < keys.event_date)
+                       & (daily.day >= F.date_sub(keys.event_date, window.history_days)), "left")
+    in_window = ((daily.day >= F.date_sub(keys.event_date, far))
+                 & (daily.day < F.date_sub(keys.event_date, near)))
+    counts = joined.groupBy(keys.merchant_id, keys.event_date).agg(
+        *[F.coalesce(F.sum(F.when(daily.day >= F.date_sub(keys.event_date, days), daily.n)),
+                     F.lit(0)).cast("long").alias(f"merchant_payments_{days}d")
+          for days in PROFILE_DAYS],
+        F.coalesce(F.sum(F.when(in_window, daily.n)), F.lit(0)).cast("long").alias(
+            "terminal_payments"))
+    known = keys.join(frauds, (keys.merchant_id == frauds.f_merchant)
+                      & (frauds.f_day >= F.date_sub(keys.event_date, far))
+                      & (frauds.f_day < F.date_sub(keys.event_date, near))
+                      & (frauds.labelled_at < F.to_timestamp(keys.event_date))
+                      ).groupBy(keys.merchant_id, keys.event_date).agg(
+        F.count("*").alias("terminal_frauds"))
+    return (counts.join(known, ["merchant_id", "event_date"], "left")
+            .withColumn("terminal_frauds", F.coalesce("terminal_frauds", F.lit(0)).cast("long"))
+            .withColumn("terminal_fraud_rate",
+                        F.col("terminal_frauds") / F.nullif("terminal_payments", F.lit(0))))
+
+
+def with_features(payments: DataFrame, history: DataFrame, labels: DataFrame,
+                  window: TerminalWindow) -> DataFrame:
+    """The payments with every FEATURE_COLUMNS column; `history` must hold the
+    `window.history_days` whole days before the first payment's day (and the payments)."""
+    users = user_profiles(payments, history)
+    merchants = merchant_activity(payments, history, labels, window)
+    gaps = seconds_since_previous(history)
+    return (payments.join(users, ["user_id", "event_date"], "left")
+            .join(merchants, ["merchant_id", "event_date"], "left")
+            .join(gaps, "transaction_id", "left"))

@@ -1,0 +1,155 @@
+"""The risk score: an explainable weighted sum, and the routing of a payment by its bands.
+
+Each rule that fired on a payment adds its weight; two graded features add up to theirs:
+how far the amount is above the user's 30-day mean (0 at the mean, the full weight at
+`full_ratio` times it) and the terminal's known fraud rate (full at `full_rate`). The score
+is the sum capped at 1; its explanation is the contributions, largest first. A score at or
+above `bands.block` blocks, at or above `bands.review` goes to review, below it approves.
+The weights live in the rules file's `risk:` section, beside the rules they weigh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from lakehouse.errors import PaystreamError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+DECISIONS = ("approve", "review", "block")
+GRADED_FEATURES = ("amount_vs_profile_ratio", "terminal_fraud_rate")
+TOP_CONTRIBUTIONS = 3
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """The `risk:` section of a rules file."""
+
+    rule_weights: dict[str, float] = field(default_factory=dict)
+    feature_weights: dict[str, float] = field(default_factory=dict)
+    full_ratio: float = 10.0
+    full_rate: float = 0.5
+    review: float = 0.5
+    block: float = 0.8
+
+
+def load_risk(path: Path) -> RiskConfig:
+    """The risk section of a rules file, or a one-line error naming what is wrong."""
+    section: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("risk") or {}
+    bands = section.get("bands") or {}
+    unknown = set(section.get("feature_weights") or {}) - set(GRADED_FEATURES)
+    if unknown:
+        raise PaystreamError(f"{path.name}: risk.feature_weights names unknown features "
+                             f"{', '.join(sorted(unknown))} (known: {', '.join(GRADED_FEATURES)})")
+    config = RiskConfig(
+        {k: float(v) for k, v in (section.get("rule_weights") or {}).items()},
+        {k: float(v) for k, v in (section.get("feature_weights") or {}).items()},
+        float(section.get("full_ratio", 10.0)), float(section.get("full_rate", 0.5)),
+        float(bands.get("review", 0.5)), float(bands.get("block", 0.8)))
+    if not 0 < config.review <= config.block <= 1:
+        raise PaystreamError(f"{path.name}: risk.bands need 0 < review <= block <= 1")
+    if config.full_ratio <= 1 or config.full_rate <= 0:
+        raise PaystreamError(f"{path.name}: risk.full_ratio must exceed 1, full_rate 0")
+    return config
+
+
+def graded(value: float | None, zero_at: float, full_at: float) -> float:
+    """0 at or below zero_at, 1 at or above full_at, linear between (pure)."""
+    if value is None:
+        return 0.0
+    return min(1.0, max(0.0, (value - zero_at) / (full_at - zero_at)))
+
+
+def contributions(config: RiskConfig, fired: list[str], amount_ratio: float | None,
+                  fraud_rate: float | None, places: int | None = 4) -> list[tuple[str, float]]:
+    """What each fired rule and graded feature adds, largest first, zeros left out, to
+    `places` decimals (None: unrounded) (pure)."""
+    parts = [(f"rule:{rule_id}", config.rule_weights.get(rule_id, 0.0))
+             for rule_id in sorted(set(fired))]
+    weights = config.feature_weights
+    parts.append(("amount_vs_profile_ratio", weights.get("amount_vs_profile_ratio", 0.0)
+                  * graded(amount_ratio, 1.0, config.full_ratio)))
+    parts.append(("terminal_fraud_rate", weights.get("terminal_fraud_rate", 0.0)
+                  * graded(fraud_rate, 0.0, config.full_rate)))
+    kept = [(name, value if places is None else round(value, places))
+            for name, value in parts if value > 0]
+    return sorted(kept, key=lambda item: (-item[1], item[0]))
+
+
+def decide(config: RiskConfig, score: float) -> str:
+    """approve, review or block for a score (pure)."""
+    return "block" if score >= config.block else "review" if score >= config.review else "approve"
+
+
+def risk_score(config: RiskConfig, fired: list[str], amount_ratio: float | None,
+               fraud_rate: float | None) -> float:
+    """The score: the unrounded contributions' sum capped at 1, to 4 places (pure)."""
+    return round(min(1.0, sum(v for _, v in contributions(config, fired, amount_ratio,
+                                                           fraud_rate, None))), 4)
+
+
+# ---- the same as Spark columns -------------------------------------------------------------
+
+
+def _graded_column(value: Column, zero_at: float, full_at: float) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.coalesce(F.least(F.lit(1.0), F.greatest(
+        F.lit(0.0), (value.cast("double") - F.lit(zero_at)) / F.lit(full_at - zero_at))),
+        F.lit(0.0))
+
+
+def contributions_column(config: RiskConfig, fired: Column, amount_ratio: Column,
+                         fraud_rate: Column) -> Column:
+    """contributions(places=None) as an array<struct<name, value>> column, largest first
+    (rounded_contributions() rounds it for display)."""
+    from pyspark.sql import functions as F
+
+    weights = config.feature_weights
+    rule_parts = [F.when(F.array_contains(fired, rule_id),
+                         F.struct(F.lit(f"rule:{rule_id}").alias("name"),
+                                  F.lit(weight).alias("value")))
+                  for rule_id, weight in sorted(config.rule_weights.items())]
+    feature_parts = [
+        F.struct(F.lit("amount_vs_profile_ratio").alias("name"),
+                 (F.lit(weights.get("amount_vs_profile_ratio", 0.0))
+                  * _graded_column(amount_ratio, 1.0, config.full_ratio)).alias("value")),
+        F.struct(F.lit("terminal_fraud_rate").alias("name"),
+                 (F.lit(weights.get("terminal_fraud_rate", 0.0))
+                  * _graded_column(fraud_rate, 0.0, config.full_rate)).alias("value")),
+    ]
+    parts = F.array(*rule_parts, *feature_parts)
+    kept = F.filter(parts, lambda p: p.isNotNull() & (p["value"] > 0))
+    return F.array_sort(kept, lambda a, b: F.when(a["value"] > b["value"], -1)
+                        .when(a["value"] < b["value"], 1)
+                        .when(a["name"] < b["name"], -1)
+                        .when(a["name"] > b["name"], 1).otherwise(0))
+
+
+def rounded_contributions(parts: Column, places: int = 4) -> Column:
+    """A contributions column with each value to `places` decimals."""
+    from pyspark.sql import functions as F
+
+    return F.transform(parts, lambda p: F.struct(p["name"].alias("name"),
+                                                 F.round(p["value"], places).alias("value")))
+
+
+def score_column(parts: Column) -> Column:
+    """risk_score() from a contributions column."""
+    from pyspark.sql import functions as F
+
+    total = F.aggregate(parts, F.lit(0.0), lambda acc, p: acc + p["value"])
+    return F.round(F.least(F.lit(1.0), total), 4)
+
+
+def decision_column(config: RiskConfig, score: Column) -> Column:
+    """decide() as a column."""
+    from pyspark.sql import functions as F
+
+    return (F.when(score >= config.block, "block").when(score >= config.review, "review")
+            .otherwise("approve"))
