@@ -27,7 +27,7 @@ FEATURE_COLUMNS = (
     *(f"user_payments_{d}d" for d in PROFILE_DAYS),
     *(f"user_mean_eur_{d}d" for d in PROFILE_DAYS),
     *(f"user_max_eur_{d}d" for d in PROFILE_DAYS),
-    "seconds_since_previous",
+    "seconds_since_previous", "category_factor", "user_expected_eur",
     *(f"merchant_payments_{d}d" for d in PROFILE_DAYS),
     "terminal_payments", "terminal_frauds", "terminal_fraud_rate",
 )
@@ -134,9 +134,20 @@ def with_features(payments: DataFrame, history: DataFrame, labels: DataFrame,
                   window: TerminalWindow) -> DataFrame:
     """The payments with every FEATURE_COLUMNS column; `history` must hold the
     `window.history_days` whole days before the first payment's day (and the payments)."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.mcc import category_factors
+
     users = user_profiles(payments, history)
     merchants = merchant_activity(payments, history, labels, window)
     gaps = seconds_since_previous(history)
+    factors = F.create_map(*[item for mcc, factor in sorted(category_factors().items())
+                             for item in (F.lit(mcc), F.lit(factor))])
+    factor = F.coalesce(F.try_element_at(factors, F.col("merchant_category")), F.lit(1.0))
     return (payments.join(users, ["user_id", "event_date"], "left")
             .join(merchants, ["merchant_id", "event_date"], "left")
-            .join(gaps, "transaction_id", "left"))
+            .join(gaps, "transaction_id", "left")
+            .withColumn("category_factor", factor)
+            .withColumn("user_expected_eur",
+                        (F.col("user_mean_eur_30d") * F.col("category_factor").cast(
+                            "decimal(10,4)")).cast("decimal(18,2)")))

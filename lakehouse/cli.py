@@ -333,6 +333,44 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a generated, labelled history to backtest on, and its delayed chargeback file."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from producer.generator import ALL_SCENARIOS, GeneratorOptions
+    from producer.history import LOCATION_MAP, LabelDelay, write_history
+    from producer.main import pick_names
+    from producer.rule_params import load_scenario_params
+
+    for name in ("days", "per_day", "users", "merchants"):
+        if getattr(args, name) <= 0:
+            raise PaystreamError(f"--{name.replace('_', '-')} must be positive")
+    if args.label_delay_days <= 0:
+        raise PaystreamError("--label-delay-days must be positive")
+    start = (datetime.combine(args.start, datetime.min.time(), UTC) if args.start
+             else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+             - timedelta(days=args.days))
+    try:
+        options = GeneratorOptions(
+            seed=args.seed, fraud_rate=args.fraud_rate, fault_rate=0.0,
+            scenarios=pick_names(args.scenarios, ALL_SCENARIOS, "scenarios"), start=start,
+            step_seconds=86_400 / args.per_day, n_users=args.users, n_merchants=args.merchants,
+            params=load_scenario_params(settings.rules_file))
+    except ValueError as error:
+        raise PaystreamError(str(error)) from error
+    payments = Path(args.file)
+    labels = Path(args.labels) if args.labels else payments.with_name(
+        payments.stem + "-chargebacks.csv")
+    _say(f"writing {args.days * args.per_day:,} payments from {start:%Y-%m-%d}")
+    summary = write_history(payments, labels, options, args.days * args.per_day,
+                            LabelDelay(mean_days=args.label_delay_days))
+    print(f"wrote {summary.payments:,} payments ({summary.frauds:,} fraud) to {payments} and "
+          f"their chargebacks to {labels}; load them with: paystream import {payments} "
+          f"--map {LOCATION_MAP} --scenario-column scenario && paystream label {labels}")
+    return 0
+
+
 def cmd_label(settings: Settings, args: argparse.Namespace) -> int:
     """Load a label file (chargebacks, investigations) into gold.labels."""
     from pathlib import Path
@@ -587,6 +625,22 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--scenario-column", help="column naming each row's scenario")
     history.add_argument("--chunk-rows", type=int, default=50_000,
                          help="rows per batch (default 50,000); memory stays one chunk")
+    made = add("history", cmd_history, "write a generated labelled history (CSV) and its "
+               "chargeback file, whose labels arrive days late, to backtest on")
+    made.add_argument("file", help="the history CSV to write")
+    made.add_argument("--labels", help="the chargeback CSV (default FILE-chargebacks.csv)")
+    made.add_argument("--days", type=int, default=60, help="days of history (default 60)")
+    made.add_argument("--per-day", type=int, default=4_000, help="payments a day (default 4,000)")
+    made.add_argument("--users", type=int, default=2_000, help="cardholders (default 2,000)")
+    made.add_argument("--merchants", type=int, default=400, help="merchants (default 400)")
+    made.add_argument("--start", type=_iso_date, help="first day (default: --days before today)")
+    made.add_argument("--seed", type=int, default=42)
+    made.add_argument("--fraud-rate", type=_fraction, default=0.01,
+                      help="share of draws that start or continue fraud (default 0.01)")
+    made.add_argument("--scenarios", help="comma-separated (default all, with "
+                                          "compromised_terminal and compromised_customer)")
+    made.add_argument("--label-delay-days", type=float, default=3.0,
+                      help="mean days after 1 day that a chargeback arrives (default 3)")
     labels = add("label", cmd_label, "load a label file (transaction_id, label[, date]"
                  "[, scenario]) into gold.labels")
     labels.add_argument("file", help="CSV, Parquet or JSON lines; label: fraud/1/true/"

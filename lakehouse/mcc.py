@@ -41,3 +41,20 @@ def merchant_categories() -> dict[str, MerchantCategory]:
             )
             for row in csv.DictReader(handle)
         }
+
+
+@cache
+def mean_ticket_eur() -> float:
+    """The typical ticket over all categories, each weighted by its share of merchants."""
+    categories = merchant_categories().values()
+    return (sum(float(c.typical_ticket_eur) * c.weight for c in categories)
+            / sum(c.weight for c in categories))
+
+
+@cache
+def category_factors() -> dict[str, float]:
+    """MCC -> its typical ticket over the mean ticket, to 4 places: what scales a user's mean
+    spend to what they would usually spend in that category (1.0 for a category not listed)."""
+    mean = mean_ticket_eur()
+    return {mcc: round(float(c.typical_ticket_eur) / mean, 4)
+            for mcc, c in merchant_categories().items()}

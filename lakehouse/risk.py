@@ -1,11 +1,12 @@
 """The risk score: an explainable weighted sum, and the routing of a payment by its bands.
 
 Each rule that fired on a payment adds its weight; two graded features add up to theirs:
-how far the amount is above the user's 30-day mean (0 at the mean, the full weight at
-`full_ratio` times it) and the terminal's known fraud rate (full at `full_rate`). The score
-is the sum capped at 1; its explanation is the contributions, largest first. A score at or
-above `bands.block` blocks, at or above `bands.review` goes to review, below it approves.
-The weights live in the rules file's `risk:` section, beside the rules they weigh.
+how far the amount is above what the user usually spends at this kind of merchant
+(lakehouse.behaviour's user_expected_eur: 0 at it, the full weight at `full_ratio` times
+it) and the terminal's known fraud rate (full at `full_rate`). The score is the sum capped
+at 1; its explanation is the contributions, largest first. A score at or above
+`bands.block` blocks, at or above `bands.review` goes to review, below it approves. The
+weights live in the rules file's `risk:` section, beside the rules they weigh.
 """
 
 from __future__ import annotations

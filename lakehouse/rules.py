@@ -73,14 +73,14 @@ USER_RULES = ("velocity", "card_testing", "impossible_travel")
 MERCHANT_RULES = ("compromised_merchant",)
 """Rules over one merchant's recent payments: the stateful query runs them too."""
 
-STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES
-"""Every rule a streaming alert query judges; the alert sinks carry their alerts."""
 
 BEHAVIOUR_RULES = ("amount_vs_profile", "risky_terminal")
 """Rules over behavioural features (lakehouse.behaviour): days of per-user and per-merchant
-history and the fraud labels. The batch (backfill, backtest) judges them; no streaming query
-does yet, so config/rules.yaml ships them disabled (enabling them makes the backfill raise
-alerts the stream did not)."""
+history and the fraud labels. The stateful query judges them on its profiles; the batch
+(backfill, backtest) on features computed from silver and gold.labels."""
+
+STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES
+"""Every rule a streaming alert query judges; the alert sinks carry their alerts."""
 
 
 def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
@@ -90,7 +90,7 @@ def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
 
 def lake_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The rules the lake query still judges over silver (per merchant), enabled or not."""
-    return {k: r for k, r in rules.items() if k not in STREAMED_RULES + BEHAVIOUR_RULES}
+    return {k: r for k, r in rules.items() if k not in STREAMED_RULES}
 
 
 def elevated_ticket_eur(rule: Rule) -> dict[str, Decimal]:
@@ -258,17 +258,19 @@ def _needs_features(rows: DataFrame, rule: Rule, columns: tuple[str, ...]) -> No
 
 
 def amount_vs_profile(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
-    """A payment far above its user's own 30-day mean, for a user with enough history."""
+    """A payment far above what its user usually spends at this kind of merchant (the 30-day
+    mean scaled by the category), for a user with enough history."""
     from pyspark.sql import functions as F
 
-    _needs_features(rows, rule, ("user_payments_30d", "user_mean_eur_30d"))
+    _needs_features(rows, rule, ("user_payments_30d", "user_mean_eur_30d", "user_expected_eur"))
     multiple = Decimal(str(rule.param("multiple")))
     history = int(rule.param("min_history"))
     floor = Decimal(str(rule.param("min_amount_eur")))
     hits = rows.where((F.col("user_payments_30d") >= history)
                       & (F.col("amount_eur") >= F.lit(floor))
-                      & (F.col("amount_eur") > F.col("user_mean_eur_30d") * F.lit(multiple)))
-    details = F.struct(F.col("user_mean_eur_30d").cast("string").alias("user_mean_eur_30d"),
+                      & (F.col("amount_eur") > F.col("user_expected_eur") * F.lit(multiple)))
+    details = F.struct(F.col("user_expected_eur").cast("string").alias("user_expected_eur"),
+                       F.col("user_mean_eur_30d").cast("string").alias("user_mean_eur_30d"),
                        F.col("user_payments_30d"), F.lit(str(multiple)).alias("multiple"))
     return _alerts(hits, rule, details, detected_at)
 

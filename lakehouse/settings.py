@@ -338,6 +338,10 @@ class PipelineSettings(BaseModel):
     instant_realtime: bool = Field(
         default=True,
         description="Run the instant query in real-time mode; false = 0-second micro-batches")
+    risk_decisions: bool = Field(
+        default=True,
+        description="The stateful query keeps behavioural profiles, reads Kafka `labels` and "
+                    "writes a risk decision per payment to Kafka `decisions`")
 
 
 class Settings(BaseSettings):

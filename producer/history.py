@@ -66,12 +66,14 @@ def history_rows(options: GeneratorOptions, count: int) -> Iterator[dict[str, st
 def write_history(payments_path: Path, labels_path: Path | None, options: GeneratorOptions,
                   count: int, delay: LabelDelay = LabelDelay()) -> HistorySummary:
     """Write `count` payments to a CSV and, when asked, each fraud's chargeback (label fraud,
-    date = event time + a drawn delay) to a label CSV."""
+    date = event time + a drawn delay) to a label CSV; then the payments file has no fraud
+    column, so the truth arrives only as late as the chargebacks do."""
     rng = random.Random(f"labels-{options.seed}")
     payments = frauds = 0
     first = last = ""
     with open(payments_path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        columns = [c for c in COLUMNS if c != "fraud"] if labels_path else list(COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         label_handle = open(labels_path, "w", newline="") if labels_path else None  # noqa: SIM115
         try:

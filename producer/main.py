@@ -50,8 +50,9 @@ class ProduceRequest:
     rebase_time: bool = False
 
 
-def _names(text: str | None, allowed: tuple[str, ...], what: str,
-           default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+def pick_names(text: str | None, allowed: tuple[str, ...], what: str,
+               default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Comma-separated names, each one of `allowed`; `default` (or all) when none are given."""
     if text is None:
         return default or allowed
     names = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -85,8 +86,8 @@ def generator_options(request: ProduceRequest) -> GeneratorOptions:
             seed=request.seed,
             fraud_rate=request.fraud_rate,
             fault_rate=request.fault_rate,
-            scenarios=_names(request.scenarios, ALL_SCENARIOS, "scenarios", SCENARIOS),
-            faults=_names(request.faults, FAULTS, "faults"),
+            scenarios=pick_names(request.scenarios, ALL_SCENARIOS, "scenarios", SCENARIOS),
+            faults=pick_names(request.faults, FAULTS, "faults"),
             start=start,
             step_seconds=virtual_step_seconds(request.rate, request.speedup),
             n_users=request.users,

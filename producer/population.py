@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import NamedTuple
 
-from lakehouse.mcc import merchant_categories
+from lakehouse.mcc import mean_ticket_eur, merchant_categories
 from producer.geography import CITIES, City
 
 # MCC -> (description, typical ticket in EUR, sold online, sold in person), from the
@@ -25,9 +25,7 @@ MERCHANT_CATEGORIES: dict[str, tuple[str, float, bool, bool]] = {
     for c in merchant_categories().values()
 }
 _CATEGORY_WEIGHTS = {c.mcc: c.weight for c in merchant_categories().values()}
-MEAN_TICKET_EUR = (sum(float(c.typical_ticket_eur) * c.weight
-                       for c in merchant_categories().values())
-                   / sum(c.weight for c in merchant_categories().values()))
+MEAN_TICKET_EUR = mean_ticket_eur()
 """The typical ticket of a payment in EUR, averaged over categories by how often each is used."""
 
 # Relative activity per hour of day (UTC): a daytime curve with an evening shoulder.

@@ -54,19 +54,21 @@ def to_kafka_messages(alerts: DataFrame) -> DataFrame:
 
 
 def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,
-                        checkpoint: str | None = None) -> DataStreamWriter:
-    """A streaming writer of alert records (to_kafka_messages) to Kafka `alerts`, low latency.
+                        checkpoint: str | None = None,
+                        topic: str | None = "alerts") -> DataStreamWriter:
+    """A streaming writer of alert records (to_kafka_messages) to Kafka `alerts`, low latency
+    (topic None: each record names its own in a `topic` column).
 
     The checkpoint is named after the query unless `checkpoint` names another folder.
     """
-    return (messages.writeStream.queryName(name)
-            .format("kafka").outputMode("update")
-            .options(**settings.kafka.spark_options())
-            .option("kafka.linger.ms", "0")
-            .option("kafka.acks", "all")
-            .option("topic", "alerts")
-            .option("checkpointLocation",
-                    Catalog(settings.lake_location).checkpoint(checkpoint or name)))
+    writer = (messages.writeStream.queryName(name)
+              .format("kafka").outputMode("update")
+              .options(**settings.kafka.spark_options())
+              .option("kafka.linger.ms", "0")
+              .option("kafka.acks", "all")
+              .option("checkpointLocation",
+                      Catalog(settings.lake_location).checkpoint(checkpoint or name)))
+    return writer.option("topic", topic) if topic else writer
 
 
 def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:

@@ -98,7 +98,35 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
                              "scenario": "coalesce(s.scenario, t.scenario)",
                              "source": "s.source", "labelled_at": "s.labelled_at"})
      .whenNotMatchedInsertAll().execute())
+    if settings.pipeline.risk_decisions:
+        publish_labels(spark, settings, frame)
     return len(latest)
+
+
+def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> int:
+    """Labels (transaction_id, label, labelled_at) to Kafka `labels`, each with its payment's
+    merchant and event time from silver; return how many were published."""
+    from pyspark.sql import functions as F
+
+    silver_path = Catalog(settings.lake_location).table("silver.transactions")
+    if not io.delta_exists(spark, silver_path):
+        return 0
+    ids = labels.select("transaction_id", "label", "labelled_at")
+    payments = io.read_delta(spark, silver_path).select(
+        "transaction_id", "merchant_id", "event_time")
+    found = ids.join(payments, "transaction_id").persist()
+    try:
+        count = found.count()
+        if count:
+            (found.select(
+                F.col("transaction_id").cast("binary").alias("key"),
+                F.to_json(F.struct("transaction_id", "label", "merchant_id", "event_time",
+                                   "labelled_at")).cast("binary").alias("value"))
+             .write.format("kafka").options(**settings.kafka.spark_options())
+             .option("kafka.acks", "all").option("topic", "labels").save())
+        return count
+    finally:
+        found.unpersist()
 
 
 def read_labels(spark: SparkSession, settings: Settings) -> Any:

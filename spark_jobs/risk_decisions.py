@@ -42,7 +42,7 @@ def decide_payments(featured: DataFrame, alerts: DataFrame, rules: dict[str, Rul
     fired = alerts.groupBy("transaction_id").agg(F.array_sort(F.collect_set("rule_id")).alias(
         "fired"))
     enough = F.col("user_payments_30d") >= min_profile_history(rules)
-    ratio = F.when(enough, F.col("amount_eur") / F.col("user_mean_eur_30d")).cast("double")
+    ratio = F.when(enough, F.col("amount_eur") / F.col("user_expected_eur")).cast("double")
     scored = (featured.join(fired, "transaction_id", "left")
               .withColumn("fired", F.coalesce("fired", F.array().cast("array<string>")))
               .withColumn("amount_vs_profile_ratio", F.round(ratio, 4))

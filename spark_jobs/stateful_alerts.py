@@ -6,6 +6,12 @@ processor written in Java (spark_jobs/jvm, compiled by lakehouse.jvm_build) ->
 velocity, card_testing, impossible_travel per user and compromised_merchant per
 merchant -> Kafka `alerts`; the alert sinks carry them on.
 
+With risk decisions on (pipeline.risk_decisions, the default) the processor also keeps each
+user's and merchant's daily profile (spark_jobs/jvm/paystream/Behaviour.java, the definitions of
+lakehouse.behaviour), reads the fraud labels from Kafka `labels` (gold_labels publishes them),
+judges amount_vs_profile and risky_terminal, and writes one risk decision per new payment
+(lakehouse.risk: score, approve / review / block, top contributions) to Kafka `decisions`.
+
 Why Java: a Python processor pays a socket round trip per state call and a
 Python worker per batch; measured here, that fixed cost (about 3 s a batch plus
 1 ms a row) kept the stateful alerts tens of seconds behind at 1,000 events/s
@@ -22,7 +28,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.risk import RiskConfig, load_risk
 from lakehouse.rules import (
+    BEHAVIOUR_RULES,
     MERCHANT_RULES,
     USER_RULES,
     Rule,
@@ -38,25 +46,57 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 QUERY_NAME = "stateful"
-CHECKPOINT = "stateful_keyed"
-"""Not `stateful`: that folder holds the Python processor's state (another state schema),
-which this query cannot resume; a lake that has one starts this query afresh beside it."""
-KEYED_RULES = USER_RULES + MERCHANT_RULES
+CHECKPOINT = "stateful_behaviour"
+"""Not `stateful` (the Python processor's state) nor `stateful_keyed` (this processor before it
+kept profiles and read labels): a query cannot resume another's state schema or sources, so a
+lake that has one starts this query afresh beside it."""
+KEYED_RULES = USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES
 ALERT_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
     "merchant_id string, amount_eur decimal(18,2), event_time timestamp, "
     "detected_at timestamp, details string, payment_kafka_time timestamp"
 )
-"""What the Java processor emits; event_date is added from event_time (UTC) here."""
+OUTPUT_SCHEMA = (ALERT_SCHEMA + ", kind string, risk_score double, decision string, "
+                 "contributions string, fired string, amount_vs_profile_ratio double")
+"""What the Java processor emits: alert rows (kind `alert`) and decision rows (kind
+`decision`: details holds the features); event_date is added from event_time (UTC) here."""
 INPUT_COLUMNS = ("source_partition", "source_offset", "transaction_id", "user_id", "card_id",
-                 "amount_eur", "merchant_id", "channel", "lat", "lon", "city", "event_ms",
-                 "kafka_ms", "payload_sha256", "elevated")
-"""What the processor reads of each valid payment (KeyedAlertProcessor.Fields)."""
+                 "amount_eur", "merchant_id", "merchant_category", "channel", "lat", "lon",
+                 "city", "event_ms", "kafka_ms", "payload_sha256", "elevated", "kind", "label",
+                 "labelled_ms")
+"""What the processor reads of each valid payment and label (KeyedAlertProcessor.Fields)."""
+LABEL_MESSAGE_SCHEMA = ("transaction_id string, label string, merchant_id string, "
+                        "event_time timestamp, labelled_at timestamp")
+"""A record on Kafka `labels` (spark_jobs.gold_labels.publish_labels writes them)."""
 
 
-def processor_config(rules: dict[str, Rule], lateness_s: int) -> str:
+def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]:
+    """The processor's behaviour section: the terminal window, the category factors, the
+    profile's minimum history, the risk weights and bands, and the high_amount threshold."""
+    from lakehouse.behaviour import TerminalWindow
+    from lakehouse.mcc import category_factors
+    from spark_jobs.risk_decisions import min_profile_history
+
+    window = TerminalWindow.of(rules)
+    high = rules.get("high_amount")
+    return {
+        "delay_days": window.delay_days, "window_days": window.window_days,
+        "category_factors": {mcc: str(f) for mcc, f in sorted(category_factors().items())},
+        "min_history": min_profile_history(rules),
+        "rule_weights": risk.rule_weights,
+        "profile_weight": risk.feature_weights.get("amount_vs_profile_ratio", 0.0),
+        "terminal_weight": risk.feature_weights.get("terminal_fraud_rate", 0.0),
+        "full_ratio": risk.full_ratio, "full_rate": risk.full_rate,
+        "review": risk.review, "block": risk.block,
+        "high_amount_eur": str(high.param("threshold_eur")) if high and high.enabled else None,
+    }
+
+
+def processor_config(rules: dict[str, Rule], lateness_s: int,
+                     risk: RiskConfig | None = None) -> str:
     """The JSON the Java processor reads: the keyed rules' parameters, how far back each
-    family looks (lakehouse.rules.lookback_seconds) and the lateness."""
+    family looks (lakehouse.rules.lookback_seconds), the lateness and, with `risk`, the
+    behaviour section."""
     def horizon_ms(family: tuple[str, ...]) -> int:
         return lookback_seconds({k: r for k, r in rules.items() if k in family}) * 1000
 
@@ -67,6 +107,7 @@ def processor_config(rules: dict[str, Rule], lateness_s: int) -> str:
         "rules": {rule_id: {"severity": rule.severity, "enabled": rule.enabled,
                             "params": {k: str(v) for k, v in rule.params.items()}}
                   for rule_id, rule in rules.items() if rule_id in KEYED_RULES},
+        "behaviour": behaviour_config(rules, risk) if risk is not None else None,
     })
 
 
@@ -88,32 +129,116 @@ def valid_payments(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
             .withColumn("event_ms", F.unix_millis("event_time"))
             .withColumn("kafka_ms", F.unix_millis("kafka_timestamp"))
             .withColumn("elevated", elevated)
+            .withColumn("kind", F.lit("payment"))
+            .withColumn("label", F.lit(None).cast("string"))
+            .withColumn("labelled_ms", F.lit(None).cast("long"))
             .select(*INPUT_COLUMNS))
 
 
-def transform(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int) -> DataFrame:
-    """Kafka `transactions` records -> alert rows of the keyed rules (the alert columns)."""
+def label_rows(kafka_rows: DataFrame) -> DataFrame:
+    """Kafka `labels` records as the processor's input rows (kind `label`)."""
+    from pyspark.sql import functions as F
+
+    m = F.from_json(F.col("value").cast("string"), LABEL_MESSAGE_SCHEMA).alias("m")
+    parsed = kafka_rows.select(m).where(F.col("m.transaction_id").isNotNull())
+    null = F.lit(None)
+    return parsed.select(
+        F.lit(-1).alias("source_partition"), F.lit(-1).cast("long").alias("source_offset"),
+        F.col("m.transaction_id").alias("transaction_id"), null.cast("string").alias("user_id"),
+        null.cast("string").alias("card_id"), null.cast("decimal(18,2)").alias("amount_eur"),
+        F.col("m.merchant_id").alias("merchant_id"),
+        null.cast("string").alias("merchant_category"), null.cast("string").alias("channel"),
+        null.cast("double").alias("lat"), null.cast("double").alias("lon"),
+        null.cast("string").alias("city"),
+        F.unix_millis("m.event_time").alias("event_ms"), null.cast("long").alias("kafka_ms"),
+        null.cast("string").alias("payload_sha256"), F.lit(False).alias("elevated"),
+        F.lit("label").alias("kind"), F.col("m.label").alias("label"),
+        F.unix_millis("m.labelled_at").alias("labelled_ms"))
+
+
+def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
+               risk: RiskConfig | None = None, labels: DataFrame | None = None) -> DataFrame:
+    """Kafka `transactions` (and `labels`) records -> the processor's output rows
+    (OUTPUT_SCHEMA plus event_date): alerts, and with `risk` one decision per new payment."""
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
     payments = valid_payments(kafka_rows, rules)
+    if labels is not None:
+        payments = payments.unionByName(label_rows(labels))
     spark = payments.sparkSession
     jvm: Any = spark._jvm  # type: ignore[attr-defined]
-    alerts = jvm.paystream.StatefulAlerts.alerts(
-        payments._jdf, processor_config(rules, lateness_s), ALERT_SCHEMA)  # type: ignore[attr-defined]
-    return ClassicDataFrame(alerts, spark).withColumn(  # type: ignore[arg-type]
+    rows = jvm.paystream.StatefulAlerts.alerts(
+        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA)  # type: ignore[attr-defined]
+    return ClassicDataFrame(rows, spark).withColumn(  # type: ignore[arg-type]
         "event_date", F.to_date("event_time"))
+
+
+def transform(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
+              risk: RiskConfig | None = None, labels: DataFrame | None = None) -> DataFrame:
+    """Kafka `transactions` records -> alert rows of the keyed rules (the alert columns)."""
+    return only_alerts(keyed_rows(kafka_rows, rules, lateness_s, risk, labels))
+
+
+def only_alerts(rows: DataFrame) -> DataFrame:
+    """The alert rows of the processor's output, in the alert columns."""
+    from pyspark.sql import functions as F
+
+    return rows.where(F.col("kind") == "alert").select(
+        *[c.split()[0] for c in ALERT_SCHEMA.split(", ")], "event_date")
+
+
+def only_decisions(rows: DataFrame) -> DataFrame:
+    """The decision rows of the processor's output: the payment, its score, decision, top
+    contributions (JSON), fired rules (JSON array) and features (JSON, in `features`)."""
+    from pyspark.sql import functions as F
+
+    return rows.where(F.col("kind") == "decision").select(
+        "transaction_id", "user_id", "merchant_id", "amount_eur", "event_time", "event_date",
+        F.col("detected_at").alias("decided_at"), "risk_score", "decision", "contributions",
+        "fired", "amount_vs_profile_ratio", F.col("details").alias("features"),
+        "payment_kafka_time")
+
+
+def to_topic_messages(rows: DataFrame) -> DataFrame:
+    """Processor rows as Kafka records with their topic: alerts to `alerts` (the alert sinks'
+    format, spark_jobs.alert_sink.to_kafka_messages), decisions to `decisions`; one
+    projection, so the stateful operator runs once."""
+    from pyspark.sql import functions as F
+
+    alert = F.to_json(F.struct(
+        "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
+        F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
+        F.from_json("details", "map<string,string>").alias("details"), "payment_kafka_time"))
+    decision = F.to_json(F.struct(
+        "transaction_id", "user_id", "merchant_id",
+        F.col("amount_eur").cast("string").alias("amount_eur"), "event_time",
+        F.col("detected_at").alias("decided_at"), "risk_score", "decision",
+        F.from_json("contributions", "array<struct<name:string,value:double>>").alias(
+            "contributions"),
+        F.from_json("fired", "array<string>").alias("fired"),
+        F.from_json("details", "map<string,string>").alias("features"), "payment_kafka_time"))
+    is_alert = F.col("kind") == "alert"
+    return rows.select(
+        F.when(is_alert, F.lit("alerts")).otherwise(F.lit("decisions")).alias("topic"),
+        F.col("user_id").cast("binary").alias("key"),
+        F.when(is_alert, alert).otherwise(decision).cast("binary").alias("value"))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start Kafka `transactions` -> keyed rules -> Kafka `alerts`."""
-    from spark_jobs.alert_sink import alerts_topic_writer, to_kafka_messages
+    from spark_jobs.alert_sink import alerts_topic_writer
 
     source = io.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
-    alerts = transform(source, load_rules(settings.rules_file),
-                       settings.pipeline.allowed_lateness_s)
-    writer = alerts_topic_writer(to_kafka_messages(alerts), settings, QUERY_NAME, CHECKPOINT)
+    rules = load_rules(settings.rules_file)
+    behaviour = settings.pipeline.risk_decisions or any(
+        rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
+    risk = load_risk(settings.rules_file) if behaviour else None
+    labels = io.read_kafka_stream(spark, settings, "labels") if behaviour else None
+    rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels)
+    writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
+                                 topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
     # One key, so one state partition: the others would only commit empty RocksDB stores
     # every batch. A query keeps the width of its first run (it is in the checkpoint).

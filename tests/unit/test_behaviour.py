@@ -12,11 +12,14 @@ import pytest
 
 from lakehouse.behaviour import PROFILE_DAYS, TerminalWindow, with_features
 from lakehouse.errors import PaystreamError
+from lakehouse.mcc import category_factors
 from lakehouse.risk import RiskConfig, contributions, decide, load_risk, risk_score
 from lakehouse.rules import RULES_PATH, Rule, evaluate_rules
 from spark_jobs.risk_decisions import decide_payments
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
+SCHEMA = ("transaction_id string, user_id string, merchant_id string, merchant_category string, "
+          "amount_eur decimal(18,2), event_time timestamp, event_date date")
 WINDOW = TerminalWindow(delay_days=3, window_days=4)
 RULES = {
     "amount_vs_profile": Rule("amount_vs_profile", "medium", True, {
@@ -33,6 +36,7 @@ def _payments() -> list[dict]:
         moment = START + timedelta(milliseconds=rng.randrange(40 * 86_400_000))
         rows.append({"transaction_id": f"t{number:04d}", "user_id": f"u{rng.randrange(5)}",
                      "merchant_id": f"m{rng.randrange(4)}",
+                     "merchant_category": rng.choice(["5411", "5814", "5732", "0000"]),
                      "amount_eur": Decimal(rng.choice([5, 20, 40, 60, 400])) + Decimal("0.25"),
                      "event_time": moment, "event_date": moment.date()})
     return rows
@@ -81,14 +85,16 @@ def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
     out["terminal_payments"] = len(window)
     out["terminal_frauds"] = sum(1 for q in window if q["transaction_id"] in fraud_known)
     out["terminal_fraud_rate"] = (out["terminal_frauds"] / len(window) if window else None)
+    out["category_factor"] = category_factors().get(p["merchant_category"], 1.0)
+    mean = out["user_mean_eur_30d"]
+    out["user_expected_eur"] = (None if mean is None else (
+        mean * Decimal(str(out["category_factor"]))).quantize(Decimal("0.01"), ROUND_HALF_UP))
     return out
 
 
 @pytest.fixture(scope="module")
 def featured(spark):  # type: ignore[no-untyped-def]
-    payments, schema = _payments(), ("transaction_id string, user_id string, merchant_id string, "
-                                     "amount_eur decimal(18,2), event_time timestamp, "
-                                     "event_date date")
+    payments, schema = _payments(), SCHEMA
     labels = _labels(payments)
     frame = spark.createDataFrame(payments, schema)
     label_frame = spark.createDataFrame(
@@ -128,7 +134,7 @@ def test_behavioural_rules_flag_what_their_definitions_say(featured) -> None:  #
             continue
         e = _expected(p, payments, labels)
         if (e["user_payments_30d"] >= 4 and p["amount_eur"] >= 20
-                and p["amount_eur"] > e["user_mean_eur_30d"] * Decimal("3.0")):
+                and p["amount_eur"] > e["user_expected_eur"] * Decimal("3.0")):
             profile.add(p["transaction_id"])
         if e["terminal_frauds"] >= 2 and e["terminal_fraud_rate"] >= 0.2:
             terminal.add(p["transaction_id"])
@@ -159,9 +165,7 @@ def test_the_spark_score_equals_the_python_score(featured) -> None:  # type: ign
 def test_a_behavioural_rule_without_features_says_what_it_needs(spark) -> None:  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
-    frame = spark.createDataFrame(_payments()[:3], "transaction_id string, user_id string, "
-                                  "merchant_id string, amount_eur decimal(18,2), "
-                                  "event_time timestamp, event_date date")
+    frame = spark.createDataFrame(_payments()[:3], SCHEMA)
     with pytest.raises(PaystreamError, match="amount_vs_profile needs the behavioural"):
         evaluate_rules(frame, {"amount_vs_profile": RULES["amount_vs_profile"]},
                        F.current_timestamp())

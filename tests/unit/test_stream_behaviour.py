@@ -1,0 +1,190 @@
+"""The stateful query's behaviour (Java profiles, labels, behavioural rules, risk decisions)
+equals the batch (lakehouse.behaviour, lakehouse.rules, spark_jobs.risk_decisions).
+
+Forty days of payments stream in day by day, with each day's newly known fraud labels on the
+`labels` source in the same micro-batch; every decision (score, band, fired rules, amount
+ratio, features) and every behavioural alert must equal what the batch computes over the
+same payments and labels.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from lakehouse.behaviour import TerminalWindow, with_features
+from lakehouse.risk import load_risk
+from lakehouse.rules import BEHAVIOUR_RULES, RULES_PATH, evaluate_rules, load_rules
+from spark_jobs.pipeline import KAFKA_SOURCE_SCHEMA
+from spark_jobs.risk_decisions import decide_payments
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+DAYS = 40
+LATENESS_S = 1800
+AMOUNTS = ("4.10", "19.99", "42.00", "61.50", "380.00", "6100.00")
+
+
+def _rules():  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    rules = load_rules()
+    rules["amount_vs_profile"] = replace(rules["amount_vs_profile"], enabled=True, params={
+        "multiple": 3.0, "min_history": 4, "min_amount_eur": "20.00"})
+    rules["risky_terminal"] = replace(rules["risky_terminal"], enabled=True, params={
+        "delay_days": 3, "window_days": 4, "min_frauds": 2, "min_fraud_rate": 0.2})
+    return rules
+
+
+def _payments() -> list[dict]:
+    """In order of event time: six users, four merchants, a few large amounts."""
+    rng = random.Random(21)
+    moments = sorted(rng.randrange(DAYS * 86_400_000) for _ in range(900))
+    out = []
+    for n, ms in enumerate(moments):
+        moment = START + timedelta(milliseconds=ms)
+        user = f"u{rng.randrange(6)}"
+        amounts = AMOUNTS if n % 50 == 0 else AMOUNTS[:-1]  # now and then a high_amount
+        out.append({"schema_version": 1, "transaction_id": f"tx{n:04d}", "user_id": user,
+                    "card_id": f"c-{user}", "amount": rng.choice(amounts),
+                    "currency": "EUR", "merchant_id": f"m{rng.randrange(4)}",
+                    "merchant_category": rng.choice(["5411", "5814", "5732"]),
+                    "timestamp": moment.isoformat(timespec="milliseconds")[:23] + "Z",
+                    "location": {"country": "DE", "city": "Berlin", "lat": 52.52, "lon": 13.40},
+                    "channel": "pos"})
+    return out
+
+
+def _labels(payments: list[dict]) -> list[dict]:
+    """Most payments at m1 turn out fraud, each label 1 to 6 days after the payment."""
+    rng = random.Random(22)
+    out = []
+    for p in payments:
+        if p["merchant_id"] == "m1" and rng.random() < 0.8:
+            moment = datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00"))
+            out.append({"transaction_id": p["transaction_id"], "label": "fraud",
+                        "merchant_id": "m1", "event_time": p["timestamp"],
+                        "labelled_at": (moment + timedelta(days=rng.uniform(1, 6))).isoformat()})
+    return out
+
+
+def _day(text: str) -> int:
+    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - START).days
+
+
+def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # type: ignore[no-untyped-def]
+    """Run the stateful query's rows over the days, returning its decisions and alerts."""
+    from spark_jobs.stateful_alerts import keyed_rows
+
+    sources = {name: folder / name for name in ("transactions", "labels")}
+    for path in sources.values():
+        path.mkdir(parents=True)
+    staging = folder / "staging"
+    streams = {name: spark.readStream.schema(KAFKA_SOURCE_SCHEMA).parquet(str(path))
+               for name, path in sources.items()}
+    name = f"behaviour_{uuid.uuid4().hex[:8]}"
+    rows = keyed_rows(streams["transactions"], _rules(), LATENESS_S, load_risk(RULES_PATH),
+                      streams["labels"])
+    query = (rows.writeStream.format("memory").queryName(name).outputMode("update")
+             .option("checkpointLocation", str(folder / "checkpoint")).start())
+    offsets = {0: 0, 1: 0}
+    written = 0
+
+    def land(topic: str, records: list[tuple]) -> None:
+        nonlocal written
+        frame = spark.createDataFrame(records, KAFKA_SOURCE_SCHEMA)
+        frame.coalesce(1).write.parquet(str(staging / str(written)))
+        part = next((staging / str(written)).glob("part-*.parquet"))
+        part.rename(sources[topic] / f"batch-{written:04d}.parquet")
+        written += 1
+
+    try:
+        for day in range(DAYS):
+            known = [lab for lab in labels if _day(lab["labelled_at"]) == day - 1]
+            if known:
+                land("labels", [(lab["transaction_id"].encode(), json.dumps(lab).encode(),
+                                 "labels", 0, i, START, 0, []) for i, lab in enumerate(known)])
+            records = []
+            for p in (p for p in payments if _day(p["timestamp"]) == day):
+                partition = int(p["user_id"][1:]) % 2
+                received = datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00"))
+                records.append((p["user_id"].encode(), json.dumps(p).encode(), "transactions",
+                                partition, offsets[partition], received + timedelta(seconds=1),
+                                0, []))
+                offsets[partition] += 1
+            if records:
+                land("transactions", records)
+            query.processAllAvailable()
+        return spark.table(name).collect()
+    finally:
+        query.stop()
+
+
+def _batch(spark, payments: list[dict], labels: list[dict]):  # type: ignore[no-untyped-def]
+    """The batch's decisions and alerts over the same payments and labels."""
+    from pyspark.sql import functions as F
+
+    rules, risk = _rules(), load_risk(RULES_PATH)
+    frame = spark.createDataFrame(
+        [(p["transaction_id"], p["user_id"], p["card_id"], Decimal(p["amount"]), p["merchant_id"],
+          p["merchant_category"], datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")),
+          p["channel"], 52.52, 13.40, "Berlin") for p in payments],
+        "transaction_id string, user_id string, card_id string, amount_eur decimal(18,2), "
+        "merchant_id string, merchant_category string, event_time timestamp, channel string, "
+        "lat double, lon double, city string").withColumn("event_date", F.to_date("event_time"))
+    label_frame = spark.createDataFrame(
+        [(lab["transaction_id"], lab["label"], None, datetime.fromisoformat(lab["labelled_at"]))
+         for lab in labels],
+        "transaction_id string, label string, scenario string, labelled_at timestamp")
+    featured = with_features(frame, frame, label_frame, TerminalWindow.of(rules)).persist()
+    plain = {k: r for k, r in rules.items() if k not in BEHAVIOUR_RULES}
+    behavioural = {k: r for k, r in rules.items() if k in BEHAVIOUR_RULES}
+    alerts = evaluate_rules(frame, plain, F.current_timestamp()).unionByName(
+        evaluate_rules(featured, behavioural, F.current_timestamp()))
+    decisions = decide_payments(featured, alerts, rules, risk).collect()
+    return decisions, alerts.collect(), {r["transaction_id"]: r for r in featured.collect()}
+
+
+@pytest.fixture(scope="module")
+def both(spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    payments = _payments()
+    labels = _labels(payments)
+    streamed = _stream(spark, payments, labels, tmp_path_factory.mktemp("behaviour"))
+    return streamed, _batch(spark, payments, labels)
+
+
+def test_every_decision_equals_the_batch_decision(both) -> None:  # type: ignore[no-untyped-def]
+    streamed, (decisions, _, featured) = both
+    stream = {r["transaction_id"]: r for r in streamed if r["kind"] == "decision"}
+    assert len(stream) == len(decisions) == 900
+    assert {d["decision"] for d in decisions} >= {"approve", "review", "block"}
+    for d in decisions:
+        s = stream[d["transaction_id"]]
+        assert s["risk_score"] == pytest.approx(d["risk_score"], abs=1e-4), d["transaction_id"]
+        assert (s["decision"], json.loads(s["fired"])) == (d["decision"], list(d["fired"]))
+        assert s["amount_vs_profile_ratio"] == pytest.approx(d["amount_vs_profile_ratio"])
+        assert [c["name"] for c in json.loads(s["contributions"])] == [
+            c["name"] for c in d["contributions"]]
+        features, row = json.loads(s["details"]), featured[d["transaction_id"]]
+        for name in ("user_payments_30d", "user_payments_7d", "merchant_payments_7d",
+                     "terminal_payments", "terminal_frauds"):
+            assert features[name] == row[name], (d["transaction_id"], name)
+        for name in ("user_mean_eur_30d", "user_max_eur_7d", "user_expected_eur"):
+            assert (features[name] and Decimal(features[name])) == row[name], (
+                d["transaction_id"], name)
+        assert features["seconds_since_previous"] == pytest.approx(row["seconds_since_previous"])
+
+
+def test_behavioural_alerts_equal_the_batch_alerts(both) -> None:  # type: ignore[no-untyped-def]
+    streamed, (_, alerts, _) = both
+    stream = {(r["rule_id"], r["transaction_id"], r["details"]) for r in streamed
+              if r["kind"] == "alert" and r["rule_id"] in BEHAVIOUR_RULES}
+    batch = {(a["rule_id"], a["transaction_id"], a["details"]) for a in alerts
+             if a["rule_id"] in BEHAVIOUR_RULES}
+    assert {rule for rule, _, _ in batch} == set(BEHAVIOUR_RULES)
+    assert stream == batch
