@@ -1,6 +1,6 @@
 """Paystream's live dashboard: `paystream dashboard` (streamlit run on loopback).
 
-Five pages; each reads PostgreSQL through the read-only role and the Delta
+Seven pages; each reads PostgreSQL through the read-only role and the Delta
 tables through DuckDB (dashboard/data.py).
 """
 
@@ -14,5 +14,6 @@ PAGES = [
     st.Page("views/data_quality.py", title="Data quality", url_path="data_quality"),
     st.Page("views/pipeline_health.py", title="Pipeline health", url_path="pipeline_health"),
     st.Page("views/backtests.py", title="Backtests", url_path="backtests"),
+    st.Page("views/review_queue.py", title="Review queue", url_path="review_queue"),
 ]
 st.navigation(PAGES).run()

@@ -182,3 +182,61 @@ def backtest_reports(folder: Path) -> list[dict[str, Any]]:
         if isinstance(document, dict) and {"made_at", "overall", "rules"} <= set(document):
             found.append(document)
     return sorted(found, key=lambda d: str(d["made_at"]), reverse=True)
+
+
+REVIEW_QUEUE = """
+SELECT d.transaction_id, d.risk_score, d.decision, d.amount_eur, d.user_id, d.merchant_id,
+       d.event_time, d.decided_at, d.fired, d.contributions, d.features
+FROM payments.decisions d
+LEFT JOIN payments.alert_dispositions a ON a.transaction_id = d.transaction_id
+WHERE a.transaction_id IS NULL
+ORDER BY d.risk_score DESC, d.decided_at DESC, d.transaction_id
+LIMIT %s
+"""
+"""The payments sent to review or block that no analyst has judged, highest score first."""
+
+RULE_PRECISION = """
+SELECT date_trunc('day', d.decided_at) AS day, a.rule_id,
+       count(*) FILTER (WHERE d.disposition = 'confirmed_fraud') AS confirmed,
+       count(*) FILTER (WHERE d.disposition = 'false_positive') AS cleared
+FROM payments.alert_dispositions d
+JOIN payments.alerts a ON a.transaction_id = d.transaction_id
+WHERE d.decided_at >= now() - make_interval(days => %s)
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+"""Per day and rule: the dispositions of the payments its alerts flagged."""
+
+DISPOSITION_UPSERT = """
+INSERT INTO payments.alert_dispositions (transaction_id, alert_id, disposition, analyst, note,
+                                         decided_at)
+VALUES (%s, %s, %s, %s, %s, now())
+ON CONFLICT (transaction_id) DO UPDATE
+SET alert_id = EXCLUDED.alert_id, disposition = EXCLUDED.disposition,
+    analyst = EXCLUDED.analyst, note = EXCLUDED.note, decided_at = EXCLUDED.decided_at
+"""
+
+DISPOSITIONS = ("confirmed_fraud", "false_positive")
+
+
+def record_disposition(analyst_dsn: str, transaction_id: str, disposition: str, analyst: str,
+                       note: str = "", alert_id: str | None = None) -> None:
+    """An analyst's word on a payment, through the analyst role (the newest word wins)."""
+    from lakehouse.runtime.postgres_server import connect
+
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+    conn = connect(analyst_dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(DISPOSITION_UPSERT, (transaction_id, alert_id, disposition,
+                                             analyst.strip() or "analyst", note or None))
+    finally:
+        conn.close()
+
+
+def rule_precision(frame: pd.DataFrame) -> pd.DataFrame:
+    """RULE_PRECISION rows with precision = confirmed / (confirmed + cleared) (pure)."""
+    if frame.empty:
+        return frame.assign(precision=pd.Series(dtype=float))
+    judged = frame["confirmed"] + frame["cleared"]
+    return frame.assign(precision=frame["confirmed"] / judged.where(judged > 0))

@@ -27,10 +27,11 @@ class StreamingQuery:
 
 STREAMING_QUERIES = {
     "instant": StreamingQuery("instant", "transactions"),
-    "stateful": StreamingQuery("stateful_keyed", "transactions"),
+    "stateful": StreamingQuery("stateful_behaviour", "transactions"),
     "medallion": StreamingQuery("medallion", "transactions"),
     "alerts_postgres": StreamingQuery("alerts_postgres", "alerts"),
     "alerts_gold": StreamingQuery("alerts_gold", "alerts"),
+    "decisions_postgres": StreamingQuery("decisions_postgres", "decisions"),
 }
 """The pipeline's queries by name, as `paystream stream --query` knows them."""
 

@@ -372,17 +372,25 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_label(settings: Settings, args: argparse.Namespace) -> int:
-    """Load a label file (chargebacks, investigations) into gold.labels."""
+    """Load a label file (chargebacks, investigations), or the analysts' dispositions, into
+    gold.labels and Kafka `labels`."""
     from pathlib import Path
 
     from lakehouse.spark import build_spark_session
-    from spark_jobs.gold_labels import run_label_file
+    from spark_jobs.gold_labels import run_label_file, sync_dispositions
 
-    path = Path(args.file)
-    if not path.exists():
+    if bool(args.file) == bool(args.dispositions):
+        raise PaystreamError("name a label FILE or --dispositions (one of them)")
+    path = Path(args.file) if args.file else None
+    if path is not None and not path.exists():
         raise PaystreamError(f"file {path} does not exist")
     spark = build_spark_session(settings, app_name="paystream-label")
     try:
+        if path is None:
+            synced, pending = sync_dispositions(spark, settings)
+            print(f"dispositions: {synced:,} carried into gold.labels, {pending:,} wait for "
+                  "their payment to reach silver")
+            return 0
         summary = run_label_file(spark, settings, path, args.source or f"labels:{path.name}")
     finally:
         spark.stop()
@@ -611,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="run one lake layer as its own query (default all)")
     layer_or_query.add_argument("--query",
                                 choices=["instant", "stateful", "medallion", "alerts_postgres",
-                                         "alerts_gold"],
+                                         "alerts_gold", "decisions_postgres"],
                                 help="run one of the pipeline's queries only (default all)")
     stream.add_argument("--available-now", action="store_true",
                         help="process everything available, then exit")
@@ -643,8 +651,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="mean days after 1 day that a chargeback arrives (default 3)")
     labels = add("label", cmd_label, "load a label file (transaction_id, label[, date]"
                  "[, scenario]) into gold.labels")
-    labels.add_argument("file", help="CSV, Parquet or JSON lines; label: fraud/1/true/"
-                                     "chargeback or legit/0/false/false_positive")
+    labels.add_argument("file", nargs="?",
+                        help="CSV, Parquet or JSON lines; label: fraud/1/true/"
+                             "chargeback or legit/0/false/false_positive")
+    labels.add_argument("--dispositions", action="store_true",
+                        help="carry the analysts' dispositions (review queue) instead")
     labels.add_argument("--source", help="where the labels come from (default labels:FILE)")
     trial = add("backtest", cmd_backtest,
                 "score a rule set on labelled silver: precision, recall, EUR; nothing written")

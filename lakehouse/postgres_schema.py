@@ -46,21 +46,46 @@ def migrate(settings: Settings) -> list[str]:
                             (path.stem,))
                 applied.append(path.stem)
             _ensure_readonly_role(cur, settings)
+            _ensure_analyst_role(cur, settings)
     finally:
         conn.close()
     return applied
 
 
-def _ensure_readonly_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    """Create or update the dashboard's login role with SELECT-only rights on `payments`."""
-    role = sql.Identifier(settings.postgres.readonly_user)
-    password = sql.Literal(settings.postgres.readonly_password.get_secret_value())
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.postgres.readonly_user,))
+def _login_role(cur, user: str, secret: str) -> tuple[sql.Identifier, sql.Identifier]:  # type: ignore[no-untyped-def]
+    """Create or update a login role without privileges; return it and the database."""
+    role = sql.Identifier(user)
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
     verb = "ALTER" if cur.fetchone() else "CREATE"
     cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE")
-                .format(role, password))
+                .format(role, sql.Literal(secret)))
     cur.execute("SELECT current_database()")
-    database = sql.Identifier(cur.fetchone()[0])
+    return role, sql.Identifier(cur.fetchone()[0])
+
+
+def _ensure_analyst_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Create or update the review queue's role: it reads `payments` and writes only
+    payments.alert_dispositions (insert, and update of the analyst's own columns)."""
+    role, database = _login_role(cur, settings.postgres.analyst_user,
+                                 settings.postgres.analyst_password.get_secret_value())
+    for statement in (
+        "GRANT CONNECT ON DATABASE {db} TO {role}",
+        "GRANT USAGE ON SCHEMA payments TO {role}",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA payments TO {role}",
+        "GRANT INSERT (transaction_id, alert_id, disposition, analyst, note, decided_at) "
+        "ON payments.alert_dispositions TO {role}",
+        "GRANT UPDATE (alert_id, disposition, analyst, note, decided_at) "
+        "ON payments.alert_dispositions TO {role}",
+        "REVOKE CREATE ON SCHEMA payments FROM {role}",
+        "REVOKE CREATE ON SCHEMA public FROM {role}",
+    ):
+        cur.execute(sql.SQL(statement).format(db=database, role=role))
+
+
+def _ensure_readonly_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Create or update the dashboard's login role with SELECT-only rights on `payments`."""
+    role, database = _login_role(cur, settings.postgres.readonly_user,
+                                 settings.postgres.readonly_password.get_secret_value())
     for statement in (
         "GRANT CONNECT ON DATABASE {db} TO {role}",
         "GRANT USAGE ON SCHEMA payments TO {role}",

@@ -214,6 +214,11 @@ class PostgresSettings(BaseModel):
     password: SecretStr = SecretStr("paystream")
     readonly_user: str = "paystream_reader"
     readonly_password: SecretStr = SecretStr("paystream_reader")
+    analyst_user: str = Field(
+        default="paystream_analyst",
+        description="The role the dashboard's review queue writes dispositions with: it reads "
+                    "`payments` and may write payments.alert_dispositions only")
+    analyst_password: SecretStr = SecretStr("paystream_analyst")
     start_timeout_s: float = 30.0
     ssl: bool = Field(
         default=False,
@@ -473,11 +478,20 @@ class Settings(BaseSettings):
 
     def postgres_readonly_url(self) -> str:
         """The DSN of the read-only role the dashboard uses."""
+        return self._postgres_role_url(self.postgres.readonly_user,
+                                       self.postgres.readonly_password)
+
+    def postgres_analyst_url(self) -> str:
+        """The DSN of the analyst role the review queue writes dispositions with."""
+        return self._postgres_role_url(self.postgres.analyst_user,
+                                       self.postgres.analyst_password)
+
+    def _postgres_role_url(self, user: str, password: SecretStr) -> str:
         from psycopg2.extensions import make_dsn, parse_dsn
 
         params: dict[str, Any] = parse_dsn(self.postgres_url())
-        params["user"] = self.postgres.readonly_user
-        params["password"] = self.postgres.readonly_password.get_secret_value()
+        params["user"] = user
+        params["password"] = password.get_secret_value()
         return str(make_dsn(**params))
 
 

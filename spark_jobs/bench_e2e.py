@@ -245,7 +245,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
                               kwargs={"stop": stop}, daemon=True)
     runner.start()
     enabled = [k for k, r in load_rules(settings.rules_file).items() if r.enabled]
-    expected = queries_for(LAYERS, enabled)
+    expected = queries_for(LAYERS, enabled, settings.pipeline.risk_decisions)
     _wait_for_first_batch(spark, runner, expected, deadline=time.perf_counter() + 300)
     started_ms = int(time.time() * 1000)
     produced = subprocess.run(

@@ -75,14 +75,15 @@ def labelled_at(value: Any) -> datetime | None:
 
 
 def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label],
-                 source: str) -> int:
-    """Upsert labels into gold.labels (the last of an id wins); return how many were given."""
+                 source: str) -> set[str]:
+    """Upsert labels into gold.labels (the last of an id wins) and publish them to Kafka
+    `labels`; return the ids published (those whose payment silver holds)."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     latest = {label.transaction_id: label for label in labels}
     if not latest:
-        return 0
+        return set()
     now = datetime.now(UTC)
     frame = spark.createDataFrame(
         [(k, v.label, v.scenario, v.labelled_at or now) for k, v in sorted(latest.items())],
@@ -99,32 +100,41 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
                              "source": "s.source", "labelled_at": "s.labelled_at"})
      .whenNotMatchedInsertAll().execute())
     if settings.pipeline.risk_decisions:
-        publish_labels(spark, settings, frame)
-    return len(latest)
+        return publish_labels(spark, settings, frame)
+    return set()
 
 
-def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> int:
+def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[str]:
     """Labels (transaction_id, label, labelled_at) to Kafka `labels`, each with its payment's
-    merchant and event time from silver; return how many were published."""
+    merchant and event time from silver; return the ids published."""
     from pyspark.sql import functions as F
 
     silver_path = Catalog(settings.lake_location).table("silver.transactions")
     if not io.delta_exists(spark, silver_path):
-        return 0
+        return set()
     ids = labels.select("transaction_id", "label", "labelled_at")
     payments = io.read_delta(spark, silver_path).select(
         "transaction_id", "merchant_id", "event_time")
     found = ids.join(payments, "transaction_id").persist()
     try:
-        count = found.count()
-        if count:
-            (found.select(
-                F.col("transaction_id").cast("binary").alias("key"),
-                F.to_json(F.struct("transaction_id", "label", "merchant_id", "event_time",
-                                   "labelled_at")).cast("binary").alias("value"))
-             .write.format("kafka").options(**settings.kafka.spark_options())
-             .option("kafka.acks", "all").option("topic", "labels").save())
-        return count
+        published = {row[0] for row in found.select("transaction_id").collect()}
+        if published:
+            try:
+                (found.select(
+                    F.col("transaction_id").cast("binary").alias("key"),
+                    F.to_json(F.struct("transaction_id", "label", "merchant_id", "event_time",
+                                       "labelled_at")).cast("binary").alias("value"))
+                 .write.format("kafka").options(**settings.kafka.spark_options())
+                 .option("kafka.acks", "all").option("kafka.max.block.ms", "20000")
+                 .option("topic", "labels").save())
+            except Exception as error:  # noqa: BLE001 - any JVM failure: one line, what to do
+                raise PaystreamError(
+                    f"the labels are in gold.labels, but Kafka `labels` at "
+                    f"{settings.kafka.bootstrap_servers} did not take them; start Kafka "
+                    "(paystream up) and load them again (it is idempotent), or set "
+                    "PAYSTREAM_PIPELINE__RISK_DECISIONS=false when no stream reads labels"
+                ) from error
+        return published
     finally:
         found.unpersist()
 
@@ -137,6 +147,25 @@ def read_labels(spark: SparkSession, settings: Settings) -> Any:
                                                  "labelled_at")
     return spark.createDataFrame(
         [], "transaction_id string, label string, scenario string, labelled_at timestamp")
+
+
+DISPOSITION_WORDS = {"confirmed_fraud": "fraud", "false_positive": "legit"}
+
+
+def sync_dispositions(spark: SparkSession, settings: Settings) -> tuple[int, int]:
+    """Carry the analysts' dispositions (payments.alert_dispositions) into gold.labels and Kafka
+    `labels`; a disposition whose payment silver does not hold yet stays pending for the next
+    run. Return (synced, still pending)."""
+    pending = io.pending_dispositions(settings)
+    if not pending:
+        return 0, 0
+    published = merge_labels(spark, settings, [
+        Label(tx, DISPOSITION_WORDS[word], None, decided_at)
+        for tx, word, decided_at in pending], "disposition")
+    done = [(tx, decided_at) for tx, _, decided_at in pending
+            if tx in published or not settings.pipeline.risk_decisions]
+    io.mark_dispositions_synced(settings, done)
+    return len(done), len(pending) - len(done)
 
 
 def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: str,

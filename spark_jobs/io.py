@@ -189,6 +189,52 @@ def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
                   settings.pipeline.postgres_retry_s)
 
 
+DECISION_INSERT = (
+    "INSERT INTO payments.decisions (transaction_id, user_id, merchant_id, amount_eur, "
+    "event_time, decided_at, risk_score, decision, contributions, fired, features) VALUES %s "
+    "ON CONFLICT (transaction_id) DO NOTHING"
+)
+
+
+def upsert_decisions(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert flagged decisions into payments.decisions; a transaction held is left as it is
+    (waiting for PostgreSQL as upsert_alerts does)."""
+    if not rows:
+        return
+    from psycopg2.extras import execute_values
+
+    with_postgres(settings,
+                  lambda cur: execute_values(cur, DECISION_INSERT, rows, page_size=1000),
+                  settings.pipeline.postgres_retry_s)
+
+
+def pending_dispositions(settings: Settings) -> list[tuple[str, str, Any]]:
+    """(transaction_id, disposition, decided_at) of the analysts' words not yet in gold.labels."""
+    found: list[tuple[str, str, Any]] = []
+
+    def read(cur: Any) -> None:
+        cur.execute("SELECT transaction_id, disposition, decided_at "
+                    "FROM payments.alert_dispositions "
+                    "WHERE synced_at IS NULL OR decided_at > synced_at ORDER BY decided_at")
+        found.extend(cur.fetchall())
+
+    with_postgres(settings, read, settings.pipeline.postgres_retry_s)
+    return found
+
+
+def mark_dispositions_synced(settings: Settings, synced: Sequence[tuple[str, Any]]) -> None:
+    """Record (transaction_id, decided_at) pairs as synced; a word changed since stays pending."""
+    if not synced:
+        return
+    from psycopg2.extras import execute_values
+
+    with_postgres(settings, lambda cur: execute_values(
+        cur, "UPDATE payments.alert_dispositions d SET synced_at = v.decided_at "
+             "FROM (VALUES %s) AS v (transaction_id, decided_at) "
+             "WHERE d.transaction_id = v.transaction_id AND d.decided_at = v.decided_at",
+        list(synced), template="(%s, %s::timestamptz)"), settings.pipeline.postgres_retry_s)
+
+
 def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
     """Append per-batch metrics to payments.pipeline_metrics, best effort: with PostgreSQL
     away for more than a few seconds the batch's metrics are dropped (logged), never the

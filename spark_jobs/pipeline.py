@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 
 
-ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold")
+ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold",
+               "decisions_postgres")
 """The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
 
@@ -40,6 +41,7 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
     from spark_jobs import (
         alert_sink,
         bronze_transactions_raw,
+        decision_sink,
         gold_alerts,
         instant_alerts,
         medallion,
@@ -67,22 +69,28 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
     return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
             "medallion": medallion.start, "instant": instant_alerts.start,
             "stateful": stateful_alerts.start,
-            "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold}[name]
+            "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold,
+            "decisions_postgres": decision_sink.start}[name]
 
 
-def queries_for(layers: Sequence[str], enabled_rules: Sequence[str]) -> list[str]:
+def queries_for(layers: Sequence[str], enabled_rules: Sequence[str],
+                decisions: bool = True) -> list[str]:
     """The queries that run the given layers: all of them means the whole pipeline.
 
-    An alert query whose rules are all disabled does not run.
+    An alert query whose rules are all disabled does not run, unless it also makes the risk
+    decisions (`decisions`: pipeline.risk_decisions), which the decisions sink carries.
     """
-    from lakehouse.rules import INSTANT_RULES, MERCHANT_RULES, USER_RULES
+    from lakehouse.rules import BEHAVIOUR_RULES, INSTANT_RULES, MERCHANT_RULES, USER_RULES
 
     ordered = [layer for layer in LAYERS if layer in layers]
     if ordered != list(LAYERS):
         return ordered
-    families = {"instant": INSTANT_RULES, "stateful": USER_RULES + MERCHANT_RULES}
+    families = {"instant": INSTANT_RULES,
+                "stateful": USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES}
     return [name for name in ALL_QUERIES
-            if name not in families or set(families[name]) & set(enabled_rules)]
+            if (name != "decisions_postgres" or decisions)
+            and (name not in families or set(families[name]) & set(enabled_rules)
+                 or (name == "stateful" and decisions))]
 
 
 KAFKA_SOURCE_SCHEMA = (
@@ -148,7 +156,8 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     if unknown:
         raise PaystreamError(f"unknown layer or query: {', '.join(sorted(unknown))}")
     ensure_tables(spark, settings)
-    queries_to_run = list(queries) if queries else queries_for(layers, _enabled_rules(settings))
+    queries_to_run = list(queries) if queries else queries_for(
+        layers, _enabled_rules(settings), settings.pipeline.risk_decisions)
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
         for name in queries_to_run:

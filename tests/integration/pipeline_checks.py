@@ -11,7 +11,8 @@ from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
 from lakehouse.topics import admin_client, reconcile_topics, topic_specs
 
-PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq")
+PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq", "decisions",
+                   "labels")
 SCHEMA_FAULTS = {"malformed_json", "missing_field", "wrong_type", "non_positive_amount",
                  "unknown_currency", "bad_timestamp", "oversized"}
 
@@ -55,7 +56,8 @@ def clear_postgres(settings: Settings) -> None:
     conn = postgres_connection(settings)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics")
+            cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics, payments.decisions, "
+                        "payments.alert_dispositions")
     finally:
         conn.close()
 
@@ -148,3 +150,43 @@ def batch_alert_ids(spark: Any, settings: Settings, catalog: Catalog) -> dict[st
     return {r["alert_id"]: (r["rule_id"], r["transaction_id"])
             for r in batch_alerts(spark, settings, first, last)
             .select("alert_id", "rule_id", "transaction_id").collect()}
+
+
+def topic_values(spark: Any, settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """Every record on a Kafka topic, its JSON value parsed (a batch Spark read)."""
+    frame = (spark.read.format("kafka").options(**settings.kafka.spark_options())
+             .option("subscribe", topic).option("startingOffsets", "earliest")
+             .option("endingOffsets", "latest").load())
+    return [json.loads(bytes(r["value"])) for r in frame.select("value").collect()]
+
+
+def check_decisions(spark: Any, settings: Settings, catalog: Catalog) -> Counter[str]:
+    """One decision per silver payment on Kafka `decisions` (a redelivered one identical), equal
+    to the batch's; PostgreSQL holds exactly the review and block ones. Return the bands."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.risk import load_risk
+    from lakehouse.rules import load_rules
+    from spark_jobs.io import postgres_connection
+    from spark_jobs.risk_decisions import batch_decisions
+
+    streamed: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for value in topic_values(spark, settings, "decisions"):
+        found = (value["decision"], tuple(value["fired"]))
+        assert streamed.setdefault(value["transaction_id"], found) == found, value
+    silver = spark.read.format("delta").load(catalog.table("silver.transactions"))
+    assert set(streamed) == {r[0] for r in silver.select("transaction_id").collect()}
+    first, last = silver.agg(F.min("event_date"), F.max("event_date")).first()
+    batch = {r["transaction_id"]: (r["decision"], tuple(r["fired"])) for r in batch_decisions(
+        spark, settings, first, last, load_rules(settings.rules_file),
+        load_risk(settings.rules_file)).collect()}
+    assert streamed == batch
+    conn = postgres_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT transaction_id, decision FROM payments.decisions")
+            flagged = dict(cur.fetchall())
+    finally:
+        conn.close()
+    assert flagged == {tx: d for tx, (d, _) in streamed.items() if d != "approve"}
+    return Counter(d for d, _ in streamed.values())

@@ -26,6 +26,7 @@ RENDERED = {
     "data_quality": "[data-testid='stDataFrame']",
     "pipeline_health": "[data-testid='stMetric']",
     "backtests": "[data-testid='stDataFrame']",
+    "review_queue": "[data-testid='stDataFrame']",
 }
 PAGES = {
     "live_alerts": "Live alerts",
@@ -34,6 +35,7 @@ PAGES = {
     "data_quality": "Data quality",
     "pipeline_health": "Pipeline health",
     "backtests": "Backtests",
+    "review_queue": "Review queue",
 }
 EMPTY_DATABASE = "paystream_empty"
 
@@ -190,3 +192,50 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                 assert (artifacts / f"dashboard-{path}.png").stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_an_analyst_confirms_from_the_review_queue_and_the_label_reaches_lake_and_kafka(
+        reported: Lake) -> None:
+    import psycopg2
+    from pyspark.sql import functions as F
+
+    from spark_jobs.gold_labels import sync_dispositions
+    from spark_jobs.io import postgres_connection
+    from tests.integration.pipeline_checks import topic_values
+
+    app = _run_page("review_queue")
+    queue = app.dataframe[0].value
+    assert list(queue["risk_score"]) == sorted(queue["risk_score"], reverse=True)
+    top = queue.iloc[0]["transaction_id"]
+    app.sidebar.text_input[0].input("ana").run()
+    app.button(key="confirm").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    remaining = set(app.dataframe[0].value["transaction_id"]) if app.dataframe else set()
+    assert top not in remaining
+    conn = postgres_connection(reported.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT transaction_id, disposition, analyst, synced_at "
+                        "FROM payments.alert_dispositions")
+            assert cur.fetchall() == [(top, "confirmed_fraud", "ana", None)]
+    finally:
+        conn.close()
+    analyst = psycopg2.connect(reported.settings.postgres_analyst_url())
+    try:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege), analyst, \
+                analyst.cursor() as cur:
+            cur.execute("DELETE FROM payments.alerts")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege), analyst, \
+                analyst.cursor() as cur:
+            cur.execute("UPDATE payments.alert_dispositions SET synced_at = now()")
+    finally:
+        analyst.close()
+
+    assert sync_dispositions(reported.spark, reported.settings) == (1, 0)
+    assert sync_dispositions(reported.spark, reported.settings) == (0, 0)
+    labels = reported.spark.read.format("delta").load(reported.catalog.table("gold.labels"))
+    assert [(r["label"], r["source"]) for r in labels.where(F.col("transaction_id") == top)
+            .collect()] == [("fraud", "disposition")]
+    published = [v for v in topic_values(reported.spark, reported.settings, "labels")
+                 if v["transaction_id"] == top]
+    assert [(v["label"], bool(v["merchant_id"])) for v in published] == [("fraud", True)]

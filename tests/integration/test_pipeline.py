@@ -26,6 +26,7 @@ from tests.integration.pipeline_checks import (
     SCHEMA_FAULTS,
     batch_alert_ids,
     bronze_labels,
+    check_decisions,
     clear_postgres,
     gold_alert_ids,
     postgres_alert_ids,
@@ -176,6 +177,11 @@ def test_postgres_and_kafka_alerts_match_gold(run: PipelineRun) -> None:
 def test_batch_rules_equal_the_streamed_alerts(run: PipelineRun) -> None:
     assert batch_alert_ids(run.spark, run.settings, run.catalog) == gold_alert_ids(
         run.spark, run.catalog)
+
+
+def test_every_payment_has_one_risk_decision_equal_to_the_batch(run: PipelineRun) -> None:
+    bands = check_decisions(run.spark, run.settings, run.catalog)
+    assert bands["approve"] > 0 and bands["review"] + bands["block"] > 0
 
 
 def test_activity_tables_match_silver(run: PipelineRun) -> None:
