@@ -82,6 +82,16 @@ var topics = [
     partitions: 1
     retentionHours: 168
   }
+  {
+    name: 'decisions'
+    partitions: 3
+    retentionHours: 168
+  }
+  {
+    name: 'labels'
+    partitions: 1
+    retentionHours: 168
+  }
 ]
 
 // Built-in role: AcrPull
