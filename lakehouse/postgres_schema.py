@@ -68,14 +68,21 @@ def _ensure_analyst_role(cur, settings: Settings) -> None:  # type: ignore[no-un
     payments.alert_dispositions (insert, and update of the analyst's own columns)."""
     role, database = _login_role(cur, settings.postgres.analyst_user,
                                  settings.postgres.analyst_password.get_secret_value())
+    _grant_reading(cur, role, database, (
+        "GRANT INSERT (transaction_id, alert_id, disposition, analyst, note, decided_at) "
+        "ON payments.alert_dispositions TO {role}",
+        "GRANT UPDATE (alert_id, disposition, analyst, note, decided_at) "
+        "ON payments.alert_dispositions TO {role}"))
+
+
+def _grant_reading(cur, role: sql.Identifier, database: sql.Identifier,  # type: ignore[no-untyped-def]
+                   extra: tuple[str, ...]) -> None:
+    """Let a role read every `payments` table, plus `extra` grants; never create objects."""
     for statement in (
         "GRANT CONNECT ON DATABASE {db} TO {role}",
         "GRANT USAGE ON SCHEMA payments TO {role}",
         "GRANT SELECT ON ALL TABLES IN SCHEMA payments TO {role}",
-        "GRANT INSERT (transaction_id, alert_id, disposition, analyst, note, decided_at) "
-        "ON payments.alert_dispositions TO {role}",
-        "GRANT UPDATE (alert_id, disposition, analyst, note, decided_at) "
-        "ON payments.alert_dispositions TO {role}",
+        *extra,
         "REVOKE CREATE ON SCHEMA payments FROM {role}",
         "REVOKE CREATE ON SCHEMA public FROM {role}",
     ):
@@ -86,12 +93,5 @@ def _ensure_readonly_role(cur, settings: Settings) -> None:  # type: ignore[no-u
     """Create or update the dashboard's login role with SELECT-only rights on `payments`."""
     role, database = _login_role(cur, settings.postgres.readonly_user,
                                  settings.postgres.readonly_password.get_secret_value())
-    for statement in (
-        "GRANT CONNECT ON DATABASE {db} TO {role}",
-        "GRANT USAGE ON SCHEMA payments TO {role}",
-        "GRANT SELECT ON ALL TABLES IN SCHEMA payments TO {role}",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA payments GRANT SELECT ON TABLES TO {role}",
-        "REVOKE CREATE ON SCHEMA payments FROM {role}",
-        "REVOKE CREATE ON SCHEMA public FROM {role}",
-    ):
-        cur.execute(sql.SQL(statement).format(db=database, role=role))
+    _grant_reading(cur, role, database, (
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA payments GRANT SELECT ON TABLES TO {role}",))

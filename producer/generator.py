@@ -281,6 +281,10 @@ class PaymentStream:
             heapq.heappush(self._pending, _Pending(moment, next(self._order), record))
         return self._record(first_event, scenario, self._scenario_id)
 
+    def _offsets(self, count: int, span_s: float) -> list[float]:
+        """`count` seconds from 0 within span_s, sorted: when a scenario's payments fall."""
+        return sorted([0.0] + [self.rng.uniform(0, span_s) for _ in range(count - 1)])
+
     def _plan_high_amount(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
         rng, params = self.rng, self.params
         user = self.population.random_user(rng)
@@ -295,7 +299,7 @@ class PaymentStream:
         user = self.population.random_user(rng)
         count = params.velocity_max_payments + rng.randint(1, 4)
         span = params.velocity_window_s * 0.8
-        offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        offsets = self._offsets(count, span)
         plan = []
         for offset in offsets:
             moment = now + timedelta(seconds=offset)
@@ -354,7 +358,7 @@ class PaymentStream:
         users = [self.population.user(i)
                  for i in rng.sample(range(self.population.n_users), count)]
         span = params.merchant_window_s * 0.8
-        offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        offsets = self._offsets(count, span)
         category_ticket = MERCHANT_CATEGORIES[merchant.mcc][1]
         plan = []
         for offset, user in zip(offsets, users, strict=True):
@@ -371,7 +375,7 @@ class PaymentStream:
         user = self.population.random_user(rng)
         count = rng.randint(6, 12)
         span = rng.uniform(1, 3) * 86_400
-        offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        offsets = self._offsets(count, span)
         plan = []
         for offset in offsets:
             moment = now + timedelta(seconds=offset)
@@ -410,7 +414,7 @@ class PaymentStream:
         user = self._pick_legit_user(now)
         count = rng.randint(3, 8)
         span = rng.uniform(1, 6) * 86_400
-        offsets = sorted([0.0] + [rng.uniform(0, span) for _ in range(count - 1)])
+        offsets = self._offsets(count, span)
         plan = []
         for offset in offsets:
             moment = now + timedelta(seconds=offset)
