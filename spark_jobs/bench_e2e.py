@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import PaystreamError
-from lakehouse.settings import PipelineSettings, Settings, load_settings
+from lakehouse.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -233,9 +233,10 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     lake = base.home / "bench" / f"lake-{stamp}"
-    settings = load_settings(lake_root=lake, pipeline=PipelineSettings(
-        starting_offsets="latest", max_offsets_per_trigger=base.pipeline.max_offsets_per_trigger,
-        max_files_per_trigger=base.pipeline.max_files_per_trigger))
+    # The caller's pipeline settings (e.g. PAYSTREAM_PIPELINE__RISK_DECISIONS=false), reading
+    # only what is sent from now on.
+    settings = load_settings(lake_root=lake, pipeline=base.pipeline.model_copy(
+        update={"starting_offsets": "latest"}))
     spark = build_spark_session(settings, app_name="paystream-bench-e2e",
                                 extra_threads=realtime_threads(settings))
     if lake_rows:

@@ -219,10 +219,15 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
         F.from_json("fired", "array<string>").alias("fired"),
         F.from_json("details", "map<string,string>").alias("features"), "payment_kafka_time"))
     is_alert = F.col("kind") == "alert"
+    band = F.array(F.struct(F.lit("decision").alias("key"),
+                            F.col("decision").cast("binary").alias("value")))
     return rows.select(
         F.when(is_alert, F.lit("alerts")).otherwise(F.lit("decisions")).alias("topic"),
         F.col("user_id").cast("binary").alias("key"),
-        F.when(is_alert, alert).otherwise(decision).cast("binary").alias("value"))
+        F.when(is_alert, alert).otherwise(decision).cast("binary").alias("value"),
+        # the band as a header too, so the decisions sink skips approvals unparsed
+        F.when(is_alert, F.array().cast("array<struct<key:string,value:binary>>"))
+        .otherwise(band).alias("headers"))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
