@@ -104,6 +104,14 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
     return set()
 
 
+def ensure_labels_topic(settings: Settings) -> None:
+    """Create Kafka `labels` from the topics file when it is missing (a no-op when it is
+    there; an error naming it when topics are managed elsewhere)."""
+    from lakehouse.topics import reconcile_topics, topic_specs
+
+    reconcile_topics(settings.kafka, [s for s in topic_specs(settings) if s.name == "labels"])
+
+
 def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[str]:
     """Labels (transaction_id, label, labelled_at) to Kafka `labels`, each with its payment's
     merchant and event time from silver; return the ids published."""
@@ -120,6 +128,7 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
         published = {row[0] for row in found.select("transaction_id").collect()}
         if published:
             try:
+                ensure_labels_topic(settings)
                 (found.select(
                     F.col("transaction_id").cast("binary").alias("key"),
                     F.to_json(F.struct("transaction_id", "label", "merchant_id", "event_time",
@@ -128,9 +137,10 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
                  .option("kafka.acks", "all").option("kafka.max.block.ms", "20000")
                  .option("topic", "labels").save())
             except Exception as error:  # noqa: BLE001 - any JVM failure: one line, what to do
+                cause = " ".join(str(error).split())[:200]
                 raise PaystreamError(
                     f"the labels are in gold.labels, but Kafka `labels` at "
-                    f"{settings.kafka.bootstrap_servers} did not take them; start Kafka "
+                    f"{settings.kafka.bootstrap_servers} did not take them ({cause}); start Kafka "
                     "(paystream up) and load them again (it is idempotent), or set "
                     "PAYSTREAM_PIPELINE__RISK_DECISIONS=false when no stream reads labels"
                 ) from error
