@@ -10,7 +10,8 @@ from lakehouse.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"alerts", "pipeline_metrics", "dq_results", "daily_reports", "schema_migrations"}
+TABLES = {"alerts", "pipeline_metrics", "dq_results", "daily_reports", "schema_migrations",
+          "decisions", "alert_dispositions"}
 
 
 def test_migration_runs_twice_without_error(live_services: Settings) -> None:
@@ -23,7 +24,7 @@ def test_migration_runs_twice_without_error(live_services: Settings) -> None:
                         "WHERE table_schema = 'payments'")
             assert {row[0] for row in cur.fetchall()} == TABLES
             cur.execute("SELECT version FROM payments.schema_migrations")
-            assert [row[0] for row in cur.fetchall()] == ["001_payments"]
+            assert sorted(row[0] for row in cur.fetchall()) == ["001_payments", "002_risk"]
     finally:
         conn.close()
 
