@@ -22,9 +22,9 @@ from lakehouse.errors import PaystreamError
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-DECISIONS = ("approve", "review", "block")
 GRADED_FEATURES = ("amount_vs_profile_ratio", "terminal_fraud_rate")
 TOP_CONTRIBUTIONS = 3
+"""How many contributions a decision carries as its explanation (Behaviour.java keeps 3 too)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from lakehouse.risk import (
+    TOP_CONTRIBUTIONS,
     RiskConfig,
     contributions_column,
     decision_column,
@@ -52,13 +53,15 @@ def decide_payments(featured: DataFrame, alerts: DataFrame, rules: dict[str, Rul
     return (scored.withColumn("risk_score", score_column(F.col("contributions")))
             .withColumn("decision", decision_column(risk, F.col("risk_score")))
             .withColumn("contributions",
-                        F.slice(rounded_contributions(F.col("contributions")), 1, 3))
+                        F.slice(rounded_contributions(F.col("contributions")), 1,
+                                TOP_CONTRIBUTIONS))
             .select(*DECISION_COLUMNS))
 
 
 def batch_decisions(spark: SparkSession, settings: Settings, first: date, last: date,
                     rules: dict[str, Rule], risk: RiskConfig) -> DataFrame:
     """One decision per silver payment with event_date in [first, last]."""
-    featured = featured_payments(spark, settings, first, last, rules)
+    # Checkpointed: the behavioural rules and the decisions both read it.
+    featured = featured_payments(spark, settings, first, last, rules).localCheckpoint()
     alerts = batch_alerts(spark, settings, first, last, rules, featured)
     return decide_payments(featured, alerts, rules, risk)

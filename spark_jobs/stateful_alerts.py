@@ -188,18 +188,6 @@ def only_alerts(rows: DataFrame) -> DataFrame:
         *[c.split()[0] for c in ALERT_SCHEMA.split(", ")], "event_date")
 
 
-def only_decisions(rows: DataFrame) -> DataFrame:
-    """The decision rows of the processor's output: the payment, its score, decision, top
-    contributions (JSON), fired rules (JSON array) and features (JSON, in `features`)."""
-    from pyspark.sql import functions as F
-
-    return rows.where(F.col("kind") == "decision").select(
-        "transaction_id", "user_id", "merchant_id", "amount_eur", "event_time", "event_date",
-        F.col("detected_at").alias("decided_at"), "risk_score", "decision", "contributions",
-        "fired", "amount_vs_profile_ratio", F.col("details").alias("features"),
-        "payment_kafka_time")
-
-
 def to_topic_messages(rows: DataFrame) -> DataFrame:
     """Processor rows as Kafka records with their topic: alerts to `alerts` (the alert sinks'
     format, spark_jobs.alert_sink.to_kafka_messages), decisions to `decisions`; one
