@@ -5,8 +5,9 @@ and gold.labels. Every window is made of whole UTC days before the payment's own
 profile is a handful of daily totals per key (what keyed state can hold cheaply) and a
 payment never profiles itself or the rest of its day:
 
-- per user, over the last 1, 7 and 30 days: payments, mean and max amount_eur; and the
-  seconds since the user's previous payment (any day);
+- per user, over the last 1, 7 and 30 days: payments, mean and max amount_eur; the seconds
+  since the user's previous payment (any day); and the baseline, the mean over the 30 days
+  but the newest BASELINE_SKIP_DAYS, so a spree of the last days does not raise its own bar;
 - per merchant, over the last 1, 7 and 30 days: payments; and its confirmed-fraud rate over
   `window_days` days that end `delay_days` before the payment's day, counting only the fraud
   labels known (labelled_at) before that day began, since chargebacks arrive late.
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 PROFILE_DAYS = (1, 7, 30)
+BASELINE_SKIP_DAYS = 7
+"""The newest days the baseline leaves out: days 8 to 30 before a payment's day."""
 FEATURE_COLUMNS = (
     *(f"user_payments_{d}d" for d in PROFILE_DAYS),
     *(f"user_mean_eur_{d}d" for d in PROFILE_DAYS),
-    *(f"user_max_eur_{d}d" for d in PROFILE_DAYS),
+    *(f"user_max_eur_{d}d" for d in PROFILE_DAYS), "user_baseline_eur",
     "seconds_since_previous", "category_factor", "user_expected_eur",
     *(f"merchant_payments_{d}d" for d in PROFILE_DAYS),
     "terminal_payments", "terminal_frauds", "terminal_fraud_rate",
@@ -39,8 +42,8 @@ class TerminalWindow:
     """Which days a terminal's fraud rate counts: `window_days` days ending `delay_days`
     before the payment's day."""
 
-    delay_days: int = 7
-    window_days: int = 7
+    delay_days: int = 1
+    window_days: int = 3
 
     @classmethod
     def of(cls, rules: dict[str, Rule]) -> TerminalWindow:
@@ -58,7 +61,7 @@ class TerminalWindow:
 
 def user_profiles(payments: DataFrame, history: DataFrame) -> DataFrame:
     """Per payment, the user's payments, mean and max amount_eur over the last 1, 7 and 30
-    whole days (null mean and max without history)."""
+    whole days, and the baseline mean (null means and max without history)."""
     from pyspark.sql import functions as F
 
     daily = history.groupBy(F.col("user_id").alias("d_user"), F.col("event_date").alias("day")).agg(
@@ -77,6 +80,10 @@ def user_profiles(payments: DataFrame, history: DataFrame) -> DataFrame:
                      (total / F.nullif(count, F.lit(0))).cast("decimal(18,2)").alias(
                          f"user_mean_eur_{days}d"),
                      F.max(F.when(inside, daily.top)).alias(f"user_max_eur_{days}d")]
+    before = daily.day < F.date_sub(keys.event_date, BASELINE_SKIP_DAYS)
+    measures.append((F.sum(F.when(before, daily.eur))
+                     / F.nullif(F.sum(F.when(before, daily.n)), F.lit(0))).cast(
+                         "decimal(18,2)").alias("user_baseline_eur"))
     return joined.groupBy(keys.user_id, keys.event_date).agg(*measures)
 
 
@@ -149,5 +156,6 @@ def with_features(payments: DataFrame, history: DataFrame, labels: DataFrame,
             .join(gaps, "transaction_id", "left")
             .withColumn("category_factor", factor)
             .withColumn("user_expected_eur",
-                        (F.col("user_mean_eur_30d") * F.col("category_factor").cast(
+                        (F.coalesce("user_baseline_eur", "user_mean_eur_30d")
+                         * F.col("category_factor").cast(
                             "decimal(10,4)")).cast("decimal(18,2)")))

@@ -71,9 +71,10 @@ LABEL_MESSAGE_SCHEMA = ("transaction_id string, label string, merchant_id string
 
 
 def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]:
-    """The processor's behaviour section: the terminal window, the category factors, the
-    profile's minimum history, the risk weights and bands, and the high_amount threshold."""
-    from lakehouse.behaviour import TerminalWindow
+    """The processor's behaviour section: the terminal window, the baseline's skipped days,
+    the category factors, the profile's minimum history, the risk weights and bands, and the
+    high_amount threshold."""
+    from lakehouse.behaviour import BASELINE_SKIP_DAYS, TerminalWindow
     from lakehouse.mcc import category_factors
     from spark_jobs.risk_decisions import min_profile_history
 
@@ -81,6 +82,7 @@ def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]
     high = rules.get("high_amount")
     return {
         "delay_days": window.delay_days, "window_days": window.window_days,
+        "baseline_skip_days": BASELINE_SKIP_DAYS,
         "category_factors": {mcc: str(f) for mcc, f in sorted(category_factors().items())},
         "min_history": min_profile_history(rules),
         "rule_weights": risk.rule_weights,

@@ -1,8 +1,10 @@
 """Behavioural detection measured the way the README says: a generated history of the two
 behavioural scenarios, imported without its truth, chargebacks loaded days late, backtested.
 
-The behavioural rules must catch a real share of each scenario at a useful precision, where
-the threshold rules alone catch next to nothing; the decisions must route what they catch."""
+Profiles need history, so the backtest scores the days after a WARM_UP_DAYS warm-up (the
+features read the warm-up days). The shipped rules must reach the issue's target there
+(recall and precision of at least 80 % over both scenarios), where the threshold rules alone
+catch next to nothing; the decisions must route what they catch."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from spark_jobs.history_import import ImportRequest, run_import
 
 pytestmark = pytest.mark.integration
 
-DAYS, PER_DAY = 40, 1_500
+DAYS, WARM_UP_DAYS, PER_DAY, USERS, MERCHANTS = 45, 30, 3_000, 2_000, 400
+"""The README's population (a smaller one, 1,000 users and 200 merchants, holds only two or
+three breached terminals in the 15 scored days: too few to measure a rate on)."""
 
 
 @dataclass
@@ -42,7 +46,7 @@ def measured(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFa
     start = (datetime.now(UTC) - timedelta(days=DAYS + 2)).replace(
         hour=0, minute=0, second=0, microsecond=0)
     options = GeneratorOptions(seed=11, fraud_rate=0.01, start=start,
-                               step_seconds=86_400 / PER_DAY, n_users=1_000, n_merchants=200,
+                               step_seconds=86_400 / PER_DAY, n_users=USERS, n_merchants=MERCHANTS,
                                scenarios=BEHAVIOUR_SCENARIOS, params=load_scenario_params())
     history, chargebacks = folder / "history.csv", folder / "chargebacks.csv"
     summary = write_history(history, chargebacks, options, DAYS * PER_DAY)
@@ -51,7 +55,8 @@ def measured(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFa
                                               "scenario", chunk_rows=DAYS * PER_DAY))
     labelled = run_label_file(spark, settings, chargebacks, "chargebacks")
     assert labelled.fraud == summary.frauds > 0
-    first, last = start.date(), (start + timedelta(days=DAYS - 1)).date()
+    first = (start + timedelta(days=WARM_UP_DAYS)).date()
+    last = (start + timedelta(days=DAYS - 1)).date()
     rules = load_rules()
     report = run_backtest(spark, settings, rules, first, last, load_risk(RULES_PATH))
     plain = {k: replace(r, enabled=False) if k in BEHAVIOUR_RULES else r
@@ -64,12 +69,14 @@ def test_behaviour_catches_what_the_thresholds_miss(measured: Measured) -> None:
     assert set(scenarios) == set(BEHAVIOUR_SCENARIOS)
     alone = {s.scenario: s for s in measured.thresholds_only.scenarios}
     for name in BEHAVIOUR_SCENARIOS:
-        assert scenarios[name].frauds > 100
+        assert scenarios[name].frauds > 200
         assert (alone[name].recall or 0) < 0.05, name
-        assert (scenarios[name].recall or 0) > 0.4, name
+        assert (scenarios[name].recall or 0) > 0.6, name
+    overall = measured.report.overall
+    assert (overall.recall or 0) >= 0.8 and (overall.precision or 0) >= 0.8, overall
     by_rule = {s.rule_id: s for s in measured.report.rules}
     assert (by_rule["amount_vs_profile"].precision or 0) > 0.7
-    assert (by_rule["risky_terminal"].precision or 0) > 0.5
+    assert (by_rule["risky_terminal"].precision or 0) > 0.7
 
 
 def test_the_decisions_route_what_the_rules_catch(measured: Measured) -> None:

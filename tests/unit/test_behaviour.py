@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.behaviour import PROFILE_DAYS, TerminalWindow, with_features
+from lakehouse.behaviour import (
+    BASELINE_SKIP_DAYS,
+    PROFILE_DAYS,
+    TerminalWindow,
+    with_features,
+)
 from lakehouse.errors import PaystreamError
 from lakehouse.mcc import category_factors
 from lakehouse.risk import RiskConfig, contributions, decide, load_risk, risk_score
@@ -71,6 +76,11 @@ def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
         out[f"merchant_payments_{days}d"] = sum(
             1 for q in payments if q["merchant_id"] == p["merchant_id"]
             and day - timedelta(days=days) <= q["event_date"] < day)
+    before = [q["amount_eur"] for q in payments if q["user_id"] == p["user_id"]
+              and day - timedelta(days=30) <= q["event_date"]
+              < day - timedelta(days=BASELINE_SKIP_DAYS)]
+    out["user_baseline_eur"] = ((sum(before) / len(before)).quantize(
+        Decimal("0.01"), ROUND_HALF_UP) if before else None)
     earlier = [q for q in payments if q["user_id"] == p["user_id"] and (
         q["event_time"], q["transaction_id"]) < (p["event_time"], p["transaction_id"])]
     out["seconds_since_previous"] = (
@@ -86,7 +96,8 @@ def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
     out["terminal_frauds"] = sum(1 for q in window if q["transaction_id"] in fraud_known)
     out["terminal_fraud_rate"] = (out["terminal_frauds"] / len(window) if window else None)
     out["category_factor"] = category_factors().get(p["merchant_category"], 1.0)
-    mean = out["user_mean_eur_30d"]
+    mean = (out["user_baseline_eur"] if out["user_baseline_eur"] is not None
+            else out["user_mean_eur_30d"])
     out["user_expected_eur"] = (None if mean is None else (
         mean * Decimal(str(out["category_factor"]))).quantize(Decimal("0.01"), ROUND_HALF_UP))
     return out

@@ -174,7 +174,8 @@ def test_every_decision_equals_the_batch_decision(both) -> None:  # type: ignore
         for name in ("user_payments_30d", "user_payments_7d", "merchant_payments_7d",
                      "terminal_payments", "terminal_frauds"):
             assert features[name] == row[name], (d["transaction_id"], name)
-        for name in ("user_mean_eur_30d", "user_max_eur_7d", "user_expected_eur"):
+        for name in ("user_mean_eur_30d", "user_max_eur_7d", "user_baseline_eur",
+                     "user_expected_eur"):
             assert (features[name] and Decimal(features[name])) == row[name], (
                 d["transaction_id"], name)
         assert features["seconds_since_previous"] == pytest.approx(row["seconds_since_previous"])

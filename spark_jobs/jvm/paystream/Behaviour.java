@@ -32,7 +32,8 @@ public final class Behaviour {
   private Behaviour() {}
 
   /** The behaviour section of the processor's JSON config. */
-  public record Config(int delayDays, int windowDays, Map<String, BigDecimal> factors,
+  public record Config(int delayDays, int windowDays, int baselineSkipDays,
+                       Map<String, BigDecimal> factors,
                        int minHistory, Map<String, Double> ruleWeights,
                        double profileWeight, double terminalWeight, double fullRatio,
                        double fullRate, double review, double block, BigDecimal highAmount) {
@@ -48,7 +49,8 @@ public final class Behaviour {
       node.get("rule_weights").properties()
           .forEach(e -> weights.put(e.getKey(), e.getValue().asDouble()));
       JsonNode high = node.get("high_amount_eur");
-      return new Config(node.get("delay_days").asInt(), node.get("window_days").asInt(), factors,
+      return new Config(node.get("delay_days").asInt(), node.get("window_days").asInt(),
+          node.get("baseline_skip_days").asInt(), factors,
           node.get("min_history").asInt(), weights, node.get("profile_weight").asDouble(),
           node.get("terminal_weight").asDouble(), node.get("full_ratio").asDouble(),
           node.get("full_rate").asDouble(), node.get("review").asDouble(),
@@ -205,14 +207,25 @@ public final class Behaviour {
               .setScale(2, RoundingMode.HALF_UP));
       out.put("user_max_eur_" + days + "d", max);
     }
+    long baselineCount = 0;
+    BigDecimal baselineSum = BigDecimal.ZERO;
+    for (DayTotal t : user.days.subMap(day - MAX_PROFILE_DAYS, true,
+        day - config.baselineSkipDays(), false).values()) {
+      baselineCount += t.count;
+      baselineSum = baselineSum.add(t.sum);
+    }
+    BigDecimal baseline = baselineCount == 0 ? null
+        : baselineSum.divide(BigDecimal.valueOf(baselineCount), 12, RoundingMode.HALF_UP)
+            .setScale(2, RoundingMode.HALF_UP);
+    out.put("user_baseline_eur", baseline);
     boolean earlier = user.lastMs != Long.MIN_VALUE
         && (user.lastMs < ms || (user.lastMs == ms && user.lastTx.compareTo(tx) < 0));
     out.put("seconds_since_previous", earlier ? (ms - user.lastMs) / 1000.0 : null);
     BigDecimal factor = config.factors().getOrDefault(mcc, BigDecimal.ONE);
     out.put("category_factor", factor.doubleValue());
-    BigDecimal mean = (BigDecimal) out.get("user_mean_eur_30d");
+    BigDecimal usual = baseline != null ? baseline : (BigDecimal) out.get("user_mean_eur_30d");
     out.put("user_expected_eur",
-        mean == null ? null : mean.multiply(factor).setScale(2, RoundingMode.HALF_UP));
+        usual == null ? null : usual.multiply(factor).setScale(2, RoundingMode.HALF_UP));
     for (int days : PROFILE_DAYS) {
       long count = 0;
       for (long n : merchant.days.subMap(day - days, true, day, false).values()) {
