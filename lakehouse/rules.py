@@ -258,8 +258,9 @@ def _needs_features(rows: DataFrame, rule: Rule, columns: tuple[str, ...]) -> No
 
 
 def amount_vs_profile(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
-    """A payment far above what its user usually spends at this kind of merchant (the 30-day
-    mean scaled by the category), for a user with enough history."""
+    """A payment far above what its user usually spends at this kind of merchant
+    (user_expected_eur: the baseline mean scaled by the category), for a user with enough
+    history."""
     from pyspark.sql import functions as F
 
     _needs_features(rows, rule, ("user_payments_30d", "user_mean_eur_30d", "user_expected_eur"))
