@@ -27,7 +27,7 @@ class StreamingQuery:
 
 STREAMING_QUERIES = {
     "instant": StreamingQuery("instant", "transactions"),
-    "stateful": StreamingQuery("stateful_behaviour", "transactions"),
+    "stateful": StreamingQuery("stateful_stages", "transactions"),
     "medallion": StreamingQuery("medallion", "transactions"),
     "alerts_postgres": StreamingQuery("alerts_postgres", "alerts"),
     "alerts_gold": StreamingQuery("alerts_gold", "alerts"),

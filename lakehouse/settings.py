@@ -347,6 +347,11 @@ class PipelineSettings(BaseModel):
         default=True,
         description="The stateful query keeps behavioural profiles, reads Kafka `labels` and "
                     "writes a risk decision per payment to Kafka `decisions`")
+    stateful_partitions: int | None = Field(
+        default=None, ge=1,
+        description="Tasks per stateful stage (user stage by Kafka partition, merchant stage by "
+                    "merchant); default the `transactions` partition count. A checkpoint keeps "
+                    "its width: another width starts the stateful query afresh")
 
 
 class Settings(BaseSettings):

@@ -1,33 +1,36 @@
 """Stateful alerts: the rules that need history, on keyed state in RocksDB, off the lake's path.
 
 One micro-batch query (0-second trigger): Kafka `transactions` -> the same
-contract check and typing as silver (Spark SQL) -> transformWithState with a
-processor written in Java (spark_jobs/jvm, compiled by lakehouse.jvm_build) ->
-velocity, card_testing, impossible_travel per user and compromised_merchant per
-merchant -> Kafka `alerts`; the alert sinks carry them on.
+contract check and typing as silver (Spark SQL) -> two chained transformWithState
+stages written in Java (spark_jobs/jvm, compiled by lakehouse.jvm_build) -> Kafka
+`alerts` (and `decisions`); the alert sinks carry them on.
 
-With risk decisions on (pipeline.risk_decisions, the default) the processor also keeps each
-user's and merchant's daily profile (spark_jobs/jvm/paystream/Behaviour.java, the definitions of
-lakehouse.behaviour), reads the fraud labels from Kafka `labels` (gold_labels publishes them),
-judges amount_vs_profile and risky_terminal, and writes one risk decision per new payment
-(lakehouse.risk: score, approve / review / block, top contributions) to Kafka `decisions`.
+- The user stage (UserStage.java) is keyed by Kafka partition bucket, so it sees all of a
+  user's payments in order and judges lateness per partition exactly as silver does; inside,
+  state is keyed by user_id: velocity, card_testing, impossible_travel, the user profile and
+  amount_vs_profile. It forwards each payment with its user features and fired rules.
+- The merchant stage (MerchantStage.java) is keyed by merchant bucket; inside, state is keyed
+  by merchant_id: compromised_merchant, the terminal profile from the fraud labels on Kafka
+  `labels` (gold_labels publishes them), risky_terminal, and one risk decision per new payment
+  (lakehouse.risk: score, approve / review / block, top contributions) to Kafka `decisions`.
 
-Why Java: a Python processor pays a socket round trip per state call and a
-Python worker per batch; measured here, that fixed cost (about 3 s a batch plus
-1 ms a row) kept the stateful alerts tens of seconds behind at 1,000 events/s
-and starved the other queries of the two cores. The Java processor runs inside
-the JVM task. Why one key: it sees every Kafka partition, so lateness is judged
-exactly as silver judges it (per partition), and one state call per user and
-merchant a batch is cheap in the JVM. What the state keeps, and how a late
-payment re-judges later ones, is told in KeyedRules.java; tests hold the alerts
-equal to the batch rules (lakehouse.rules).
+Each stage runs as many tasks as pipeline.stateful_partitions (default: the `transactions`
+partition count), on local cores and cluster workers alike; the user stage's parallelism is
+capped by the Kafka partitions, the merchant stage's by the setting. Why Java: a Python
+processor pays a socket round trip per state call and a Python worker per batch; measured
+here, that kept the stateful alerts tens of seconds behind at 1,000 events/s. What the state
+keeps, and how a late payment re-judges later ones, is told in KeyedRules.java; tests hold
+the alerts and decisions equal to the batch rules (lakehouse.rules, lakehouse.behaviour).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.catalog import Catalog
+from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig, load_risk
 from lakehouse.rules import (
     BEHAVIOUR_RULES,
@@ -46,10 +49,10 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 QUERY_NAME = "stateful"
-CHECKPOINT = "stateful_behaviour"
-"""Not `stateful` (the Python processor's state) nor `stateful_keyed` (this processor before it
-kept profiles and read labels): a query cannot resume another's state schema or sources, so a
-lake that has one starts this query afresh beside it."""
+CHECKPOINT = "stateful_stages"
+"""Not `stateful`, `stateful_keyed` nor `stateful_behaviour` (earlier layouts: one key, one
+task): a query cannot resume another's state layout, so a lake that has one starts this query
+afresh beside it."""
 KEYED_RULES = USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES
 ALERT_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
@@ -64,7 +67,7 @@ INPUT_COLUMNS = ("source_partition", "source_offset", "transaction_id", "user_id
                  "amount_eur", "merchant_id", "merchant_category", "channel", "lat", "lon",
                  "city", "event_ms", "kafka_ms", "payload_sha256", "elevated", "kind", "label",
                  "labelled_ms")
-"""What the processor reads of each valid payment and label (KeyedAlertProcessor.Fields)."""
+"""What the processor reads of each valid payment and label (InputFields.java)."""
 LABEL_MESSAGE_SCHEMA = ("transaction_id string, label string, merchant_id string, "
                         "event_time timestamp, labelled_at timestamp")
 """A record on Kafka `labels` (spark_jobs.gold_labels.publish_labels writes them)."""
@@ -159,9 +162,11 @@ def label_rows(kafka_rows: DataFrame) -> DataFrame:
 
 
 def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
-               risk: RiskConfig | None = None, labels: DataFrame | None = None) -> DataFrame:
-    """Kafka `transactions` (and `labels`) records -> the processor's output rows
-    (OUTPUT_SCHEMA plus event_date): alerts, and with `risk` one decision per new payment."""
+               risk: RiskConfig | None = None, labels: DataFrame | None = None,
+               partitions: int | None = None) -> DataFrame:
+    """Kafka `transactions` (and `labels`) records -> the stages' output rows (OUTPUT_SCHEMA
+    plus event_date): alerts, and with `risk` one decision per new payment. Each stage is
+    spread over `partitions` tasks (default: the session's spark.sql.shuffle.partitions)."""
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
@@ -169,9 +174,11 @@ def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
     if labels is not None:
         payments = payments.unionByName(label_rows(labels))
     spark = payments.sparkSession
+    width = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
     jvm: Any = spark._jvm  # type: ignore[attr-defined]
     rows = jvm.paystream.StatefulAlerts.alerts(
-        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA)  # type: ignore[attr-defined]
+        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA,  # type: ignore[attr-defined]
+        width)
     return ClassicDataFrame(rows, spark).withColumn(  # type: ignore[arg-type]
         "event_date", F.to_date("event_time"))
 
@@ -220,8 +227,48 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
         .otherwise(band).alias("headers"))
 
 
+def checkpoint_width(checkpoint: Path) -> int | None:
+    """The shuffle width a local checkpoint was started with (its newest offsets file's
+    conf), or None when it has no batch yet."""
+    offsets = checkpoint / "offsets"
+    batches = sorted((int(f.name) for f in offsets.glob("[0-9]*") if f.name.isdigit()),
+                     reverse=True) if offsets.is_dir() else []
+    for batch in batches:
+        try:
+            lines = (offsets / str(batch)).read_text().splitlines()
+        except OSError:  # removed by Spark's cleanup meanwhile
+            continue
+        conf = json.loads(lines[1]).get("conf", {}) if len(lines) > 1 else {}
+        width = conf.get("spark.sql.shuffle.partitions")
+        return int(width) if width else None
+    return None
+
+
+def stage_width(settings: Settings) -> int:
+    """Tasks per stateful stage: pipeline.stateful_partitions, else the `transactions`
+    partition count (the user stage cannot use more than it)."""
+    from lakehouse.topics import topic_specs
+
+    if settings.pipeline.stateful_partitions:
+        return settings.pipeline.stateful_partitions
+    return {spec.name: spec for spec in topic_specs(settings)}["transactions"].partitions
+
+
+def check_width(settings: Settings, width: int) -> None:
+    """Refuse a width other than the one the local checkpoint keeps (its state is bucketed by
+    it): one line that says what to do."""
+    if not settings.lake_is_local:
+        return
+    kept = checkpoint_width(Path(Catalog(settings.lake_location).checkpoint(CHECKPOINT)))
+    if kept is not None and kept != width:
+        raise PaystreamError(
+            f"the stateful checkpoint was started with {kept} tasks per stage, not {width}: set "
+            f"PAYSTREAM_PIPELINE__STATEFUL_PARTITIONS={kept}, or delete "
+            f"{Catalog(settings.lake_location).checkpoint(CHECKPOINT)} to start it afresh")
+
+
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start Kafka `transactions` -> keyed rules -> Kafka `alerts`."""
+    """Start Kafka `transactions` -> user stage -> merchant stage -> Kafka `alerts`."""
     from spark_jobs.alert_sink import alerts_topic_writer
 
     source = io.read_kafka_stream(spark, settings, "transactions",
@@ -231,14 +278,16 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
         rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
     risk = load_risk(settings.rules_file) if behaviour else None
     labels = io.read_kafka_stream(spark, settings, "labels") if behaviour else None
-    rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels)
+    width = stage_width(settings)
+    check_width(settings, width)
+    rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width)
     writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
                                  topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}
-    # One key, so one state partition: the others would only commit empty RocksDB stores
-    # every batch. A query keeps the width of its first run (it is in the checkpoint).
+    # The stages' shuffles take the session's width when the query first starts; after that
+    # the checkpoint keeps it (check_width refuses another).
     previous = spark.conf.get("spark.sql.shuffle.partitions") or "200"
-    spark.conf.set("spark.sql.shuffle.partitions", "1")
+    spark.conf.set("spark.sql.shuffle.partitions", str(width))
     try:
         return writer.trigger(**trigger).start()  # type: ignore[arg-type]
     finally:

@@ -48,7 +48,7 @@ def _commit(checkpoint: Path, batch: int, offsets: tuple[int, int], at: float) -
 
 
 def test_query_progress_reads_the_last_committed_batch(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "_checkpoints" / "stateful_behaviour"
+    checkpoint = tmp_path / "_checkpoints" / "stateful_stages"
     _commit(checkpoint, 0, (100, 100), 1_000.0)
     _commit(checkpoint, 1, (150, 170), 1_010.0)
     (checkpoint / "offsets" / "2").write_text(OFFSET_FILE % (400, 400))  # started, not committed

@@ -186,9 +186,9 @@ public final class Behaviour {
     }
   }
 
-  /** A payment's features, under lakehouse.behaviour.FEATURE_COLUMNS' names. */
-  public static Map<String, Object> features(Profile user, Terminal merchant, long ms, String tx,
-                                             String mcc, Config config) {
+  /** A payment's user features (the user stage reads them), in FEATURE_COLUMNS' order. */
+  public static Map<String, Object> userFeatures(Profile user, long ms, String tx, String mcc,
+                                                 Config config) {
     long day = Math.floorDiv(ms, DAY_MS);
     Map<String, Object> out = new LinkedHashMap<>();
     for (int days : PROFILE_DAYS) {
@@ -226,6 +226,13 @@ public final class Behaviour {
     BigDecimal usual = baseline != null ? baseline : (BigDecimal) out.get("user_mean_eur_30d");
     out.put("user_expected_eur",
         usual == null ? null : usual.multiply(factor).setScale(2, RoundingMode.HALF_UP));
+    return out;
+  }
+
+  /** A payment's merchant features (the merchant stage reads them), in FEATURE_COLUMNS' order. */
+  public static Map<String, Object> terminalFeatures(Terminal merchant, long ms, Config config) {
+    long day = Math.floorDiv(ms, DAY_MS);
+    Map<String, Object> out = new LinkedHashMap<>();
     for (int days : PROFILE_DAYS) {
       long count = 0;
       for (long n : merchant.days.subMap(day - days, true, day, false).values()) {
@@ -344,7 +351,11 @@ public final class Behaviour {
 
   /** A feature map as JSON (decimals as strings, like the alert details). */
   static String featuresJson(Map<String, Object> features) {
-    ObjectNode out = KeyedRules.JSON.createObjectNode();
+    return featuresJson(KeyedRules.JSON.createObjectNode(), features);
+  }
+
+  /** The features added to `out` (a JSON object the user stage began), as JSON text. */
+  static String featuresJson(ObjectNode out, Map<String, Object> features) {
     features.forEach((k, v) -> {
       if (v == null) {
         out.putNull(k);
