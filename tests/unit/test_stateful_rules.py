@@ -181,3 +181,15 @@ def test_stream_alerts_in_any_arrival_order_equal_the_batch_rules(  # type: igno
         "velocity", "card_testing", "impossible_travel"}
     assert {rule for rule, _ in expected} >= wanted
     assert set(streamed) == expected
+
+
+@pytest.mark.parametrize("width", [2, 6, 8])
+def test_each_stage_bucket_lands_in_its_own_shuffle_partition(spark, width: int) -> None:  # type: ignore[no-untyped-def]
+    """The stages' keys spread over every task: Spark's hash partitioning (the one a stateful
+    shuffle uses) puts bucket b's key in partition b, so no two buckets share a task."""
+    from pyspark.sql import functions as F
+
+    keys = list(spark._jvm.paystream.StatefulAlerts.spreadKeys(width))
+    frame = spark.createDataFrame([(b, k) for b, k in enumerate(keys)], "bucket int, key int")
+    placed = frame.repartition(width, "key").select("bucket", F.spark_partition_id().alias("p"))
+    assert {(r["bucket"], r["p"]) for r in placed.collect()} == {(b, b) for b in range(width)}

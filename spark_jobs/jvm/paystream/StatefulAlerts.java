@@ -12,6 +12,11 @@ import org.apache.spark.sql.types.StructType;
 public final class StatefulAlerts {
   private StatefulAlerts() {}
 
+  /** The grouping key of each bucket 0..n-1 (tests check Spark places key b in partition b). */
+  public static int[] spreadKeys(int n) {
+    return Stages.spreadKeys(n);
+  }
+
   /**
    * Valid payments and labels (spark_jobs.stateful_alerts.INPUT_COLUMNS) -> output rows
    * (outputSchema): the user stage keyed by Kafka partition bucket, chained in the same query
