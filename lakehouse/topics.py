@@ -152,6 +152,30 @@ def describe_topics(admin, names: list[str]) -> dict[str, TopicState]:  # type: 
     return states
 
 
+def missing_topic_names(specs: list[TopicSpec], existing: set[str]) -> list[str]:
+    """The specs' topic names that are not among the existing ones, in the specs' order (pure)."""
+    return [spec.name for spec in specs if spec.name not in existing]
+
+
+def require_topics(kafka: KafkaSettings, specs: list[TopicSpec]) -> None:
+    """Fail in one line when a topic of the specs is missing; lists topics only (a call every
+    Kafka endpoint, Event Hubs included, supports)."""
+    from kafka.errors import KafkaError
+
+    admin = admin_client(kafka)
+    try:
+        missing = missing_topic_names(specs, set(admin.list_topics()))
+    except KafkaError as error:
+        raise PaystreamError(
+            f"listing topics on {kafka.bootstrap_servers} failed: {error}") from error
+    finally:
+        admin.close()
+    if missing:
+        raise PaystreamError(
+            f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)}: create them "
+            "with `paystream topics` (or the platform's template)")
+
+
 def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> None:  # type: ignore[no-untyped-def]
     """Perform the creatable part of a plan against the cluster."""
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic

@@ -228,9 +228,11 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
 
     from lakehouse.rules import load_rules
     from lakehouse.spark import build_spark_session
+    from lakehouse.topics import require_topics, topic_specs
     from spark_jobs import io
     from spark_jobs.pipeline import LAYERS, queries_for, realtime_threads, run_pipeline
 
+    require_topics(base.kafka, topic_specs(base))  # a one-line error before Spark starts
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     lake = base.home / "bench" / f"lake-{stamp}"
     # The caller's pipeline settings (e.g. PAYSTREAM_PIPELINE__RISK_DECISIONS=false), reading

@@ -174,3 +174,20 @@ def test_down_only_stops_what_up_started(live_services: Settings, tmp_path: Path
     assert result.returncode == 0
     assert "nothing was running" in result.stdout
     assert run_cli("status", "--json").returncode == 0  # the suite's services still answer
+
+
+def test_bench_e2e_on_a_broker_without_its_topics_is_a_one_line_error(
+    live_services: Settings, tmp_path: Path
+) -> None:
+    absent = f"absent_{uuid.uuid4().hex[:8]}"
+    topics = tmp_path / "topics.yaml"
+    topics.write_text(f"topics:\n  transactions:\n    partitions: 6\n  {absent}:\n"
+                      "    partitions: 1\n")
+    result = run_cli("bench", "e2e", "--duration", "1",
+                     env={"PAYSTREAM_KAFKA__TOPICS_FILE": str(topics)})
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("… ")]
+    assert len(lines) == 1, result.stderr  # no JVM stack trace: Spark never started
+    assert lines[0].startswith("paystream bench: error: topics missing on ")
+    assert absent in lines[0]
+    assert "paystream topics" in lines[0]
