@@ -41,7 +41,7 @@ demo: setup ## run the whole platform (services, stream, producer, dashboard, Ai
 test: export PAYSTREAM_PROFILE = test
 test: setup ## run the whole suite on real services (own ports and state), then stop them
 	$(PAYSTREAM) up
-	$(PYTEST) -p no:cacheprovider; rc=$$?; $(PAYSTREAM) down; exit $$rc
+	$(PYTEST) -p no:cacheprovider --durations=25; rc=$$?; $(PAYSTREAM) down; exit $$rc
 
 unit: setup ## run only the unit tests (no services)
 	$(PYTEST) tests/unit

@@ -1,5 +1,5 @@
-"""Crash safety under load: the stream SIGKILLed ten times, PostgreSQL stopped for a minute,
-and every count holds afterwards."""
+"""Crash safety under load: the stream SIGKILLed at every kind of moment, PostgreSQL stopped
+for a minute, and every count holds afterwards."""
 
 from __future__ import annotations
 
@@ -113,21 +113,23 @@ def _assert_sinks_agree(spark: Any, settings: Settings, catalog: Catalog, sent: 
     assert batch_alert_ids(spark, settings, catalog) == gold
 
 
-def test_sigkill_ten_times_under_load_then_one_catch_up_keeps_every_count(
+def test_sigkill_at_every_kind_of_moment_under_load_then_one_catch_up_keeps_every_count(
     live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     lake, env, settings, catalog = _fresh_pipeline(tmp_path)
     producer = _start_producer(env, seed=33)
-    # Random moments: during start-up, or after a random query or table has moved on (the
-    # alert path runs ahead of the lake), with a random extra delay.
+    # One kill per kind of moment: during start-up, then after each query or table has moved
+    # on (the alert path runs ahead of the lake), with a random extra delay. (Ten random
+    # picks of seed 2026 killed mid-silver four times and never mid-stateful, mid-instant or
+    # mid-gold.)
     moments = random.Random(2026)
-    targets = [catalog.checkpoint(stateful_alerts.CHECKPOINT), catalog.checkpoint("instant"),
-               catalog.checkpoint("alerts_postgres"), catalog.table("silver.transactions"),
-               catalog.table("gold.alerts")]
+    targets = [None, catalog.checkpoint(stateful_alerts.CHECKPOINT),
+               catalog.checkpoint("instant"), catalog.checkpoint("alerts_postgres"),
+               catalog.table("silver.transactions"), catalog.table("gold.alerts")]
     try:
-        for kill in range(10):
+        for kill, target in enumerate(targets):
             log = tmp_path / f"run{kill}.log"
-            launched, target = time.monotonic(), moments.choice([None, *targets])
+            launched = time.monotonic()
             before = _commits(target) if target else 0
             extra = moments.uniform(0, 3) if target else moments.uniform(3, 25)
             moved: list[float] = []
