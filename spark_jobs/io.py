@@ -88,6 +88,20 @@ def append_idempotent(df: DataFrame, path: str, app_id: str, batch_id: int,
 
 
 @contextlib.contextmanager
+def spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a session setting for the block, then put back what was there."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+@contextlib.contextmanager
 def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator[None]:
     spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
     spark.conf.set("spark.databricks.delta.write.txnVersion", str(batch_id))
