@@ -113,13 +113,21 @@ def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator
 
 
 def merge_accumulate(df: DataFrame, path: str, keys: Sequence[str], summed: Sequence[str],
-                     app_id: str, batch_id: int, partition_by: Sequence[str]) -> None:
-    """Insert new keys and add the summed columns to existing ones; a replayed batch is skipped."""
+                     app_id: str, batch_id: int, partition_by: Sequence[str],
+                     partitions: Sequence[object] = ()) -> None:
+    """Insert new keys and add the summed columns to existing ones; a replayed batch is skipped.
+
+    `partitions` lists the values of the (single) partition column the rows fall in: the
+    MERGE then reads only those partitions of the table, not all of it.
+    """
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
     ensure_delta_table(df, path, partition_by)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    if partitions and len(partition_by) == 1:
+        listed = ", ".join(f"'{value}'" for value in sorted(str(v) for v in partitions))
+        condition += f" AND t.`{partition_by[0]}` IN ({listed})"
     with _idempotent_dml(spark, app_id, batch_id):
         (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
          .whenMatchedUpdate(set={f"`{c}`": f"t.`{c}` + s.`{c}`" for c in summed})
