@@ -141,6 +141,29 @@ def realtime_threads(settings: Settings) -> int:
     return specs["transactions"].partitions + len(ALL_QUERIES)
 
 
+INTERRUPTED_WRITE_LOGGERS = {
+    "org.apache.spark.util.Utils": "OFF",  # "Aborting task" with the interrupt's stack trace
+    "org.apache.spark.sql.execution.datasources.v2.DataWritingSparkTask": "OFF",
+    "org.apache.spark.sql.execution.datasources.v2.WriteToDataSourceV2Exec": "OFF",
+    "org.apache.spark.scheduler.DAGScheduler": "ERROR",  # "Failed to cancel job group"
+}
+"""What a requested stop makes Spark log as errors: the real-time query's open batch (and any
+micro-batch in flight) is interrupted and its commit aborted, which is the stop working."""
+
+
+def quiet_interrupted_writes(spark: SparkSession) -> None:
+    """Silence the loggers that report a requested stop's interrupted writes as errors.
+
+    Not restored: tasks are still being interrupted after query.stop() returns, and the
+    session's pipeline is ending.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    log4j = jvm.org.apache.logging.log4j
+    for name, level in INTERRUPTED_WRITE_LOGGERS.items():
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.toLevel(level))
+
+
 def _raise_if_failed(query: StreamingQuery) -> None:
     error = query.exception()
     if error is not None:
@@ -193,6 +216,8 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+        if running:
+            quiet_interrupted_writes(spark)
         for query in running:
             if query.isActive:
                 query.stop()

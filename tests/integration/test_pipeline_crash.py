@@ -214,4 +214,7 @@ def test_sigterm_stops_the_pipeline_cleanly(live_services: Settings, tmp_path: P
         time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, log.read_text()[-2000:]
-    assert "stream: bronze, silver, gold stopped" in log.read_text()
+    text = log.read_text()
+    assert "stream: bronze, silver, gold stopped" in text
+    # A requested stop interrupts the real-time query's open batch; that is no error to report.
+    assert "Aborted commit" not in text and "Aborting task" not in text, text[-3000:]
