@@ -273,7 +273,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     _say(f"bench produce: {args.count:,} events per figure; this takes a minute")
     figures = bench_produce(settings, count=args.count, partitions=args.partitions, seed=args.seed)
-    print(bench_settings_line(args.count, args.partitions))
+    print(bench_settings_line(args.count, args.partitions, client=settings.kafka.client))
     width = max(len(f.name) for f in figures)
     for figure in figures:
         print(f"{figure.name:<{width}}  {figure.events_per_s:>10,.0f} events/s   {figure.note}")

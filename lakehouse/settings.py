@@ -70,6 +70,90 @@ def jaas_config(mechanism: str, username: str, password: str) -> str:
             f"username={quoted(username)} password={quoted(password)};")
 
 
+KafkaPlatform = Literal["kafka", "eventhubs"]
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+EVENTHUBS_BOOTSTRAP_SUFFIX = ".servicebus.windows.net:9093"
+
+# The client knobs of each platform. "kafka" is what the producer always used (idle and
+# metadata ages: the clients' own defaults); "eventhubs" keeps inside every documented
+# Event Hubs limit (https://learn.microsoft.com/azure/event-hubs/apache-kafka-configurations;
+# no compression on Standard: .../azure-event-hubs-apache-kafka-overview#compression).
+KAFKA_CLIENT_PROFILES: dict[str, dict[str, Any]] = {
+    "kafka": {"compression_type": "lz4", "request_timeout_ms": 10_000,
+              "batch_size": 1_048_576, "max_request_size": 4_194_304, "linger_ms": 20,
+              "delivery_timeout_ms": 30_000, "connections_max_idle_ms": 540_000,
+              "metadata_max_age_ms": 300_000},
+    "eventhubs": {"compression_type": "none", "request_timeout_ms": 60_000,
+                  "batch_size": 1_000_000, "max_request_size": 1_000_000, "linger_ms": 20,
+                  "delivery_timeout_ms": 120_000, "connections_max_idle_ms": 180_000,
+                  "metadata_max_age_ms": 180_000},
+}
+# Event Hubs' documented limits: the largest request (bytes), the smallest request timeout,
+# the idle timeout both ages must stay under (ms), and the compressions Standard accepts.
+EVENTHUBS_MAX_REQUEST_BYTES = 1_046_528
+EVENTHUBS_MIN_REQUEST_TIMEOUT_MS = 20_000
+EVENTHUBS_IDLE_TIMEOUT_MS = 240_000
+EVENTHUBS_COMPRESSIONS = frozenset({"none"})
+
+
+def eventhubs_violations(client: KafkaClientSettings) -> list[str]:
+    """The client settings that break a documented Event Hubs limit, one phrase each (pure)."""
+    found = []
+    if client.compression_type not in EVENTHUBS_COMPRESSIONS:
+        found.append(f"compression_type {client.compression_type} (Event Hubs Standard: none)")
+    if client.request_timeout_ms < EVENTHUBS_MIN_REQUEST_TIMEOUT_MS:
+        found.append(f"request_timeout_ms {client.request_timeout_ms} "
+                     f"(Event Hubs: >= {EVENTHUBS_MIN_REQUEST_TIMEOUT_MS})")
+    for name in ("batch_size", "max_request_size"):
+        if getattr(client, name) > EVENTHUBS_MAX_REQUEST_BYTES:
+            found.append(f"{name} {getattr(client, name)} "
+                         f"(Event Hubs: <= {EVENTHUBS_MAX_REQUEST_BYTES})")
+    for name in ("connections_max_idle_ms", "metadata_max_age_ms"):
+        if getattr(client, name) >= EVENTHUBS_IDLE_TIMEOUT_MS:
+            found.append(f"{name} {getattr(client, name)} "
+                         f"(Event Hubs: < {EVENTHUBS_IDLE_TIMEOUT_MS})")
+    return found
+
+
+class KafkaClientSettings(BaseModel):
+    """Compression, timeouts, sizes and ages every Kafka client gets; unset fields take the
+    platform's profile (`KAFKA_CLIENT_PROFILES`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: KafkaPlatform = Field(
+        default="kafka", description="Which profile fills the unset fields: kafka (Apache "
+                                     "Kafka) or eventhubs (inside every Event Hubs limit)")
+    compression_type: CompressionType = "lz4"
+    request_timeout_ms: int = Field(default=10_000, gt=0)
+    batch_size: int = Field(default=1_048_576, gt=0)
+    max_request_size: int = Field(default=4_194_304, gt=0)
+    linger_ms: int = Field(default=20, ge=0)
+    delivery_timeout_ms: int = Field(default=30_000, gt=0)
+    connections_max_idle_ms: int = Field(default=540_000, gt=0)
+    metadata_max_age_ms: int = Field(default=300_000, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_profile(cls, data: Any) -> Any:
+        """Fields not given take the chosen platform's profile."""
+        if not isinstance(data, dict):
+            return data
+        profile = KAFKA_CLIENT_PROFILES.get(str(data.get("platform", "kafka")), {})
+        return {**profile, **data}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaClientSettings:
+        """Java's rule (delivery >= linger + request timeout), and the Event Hubs limits when
+        the platform is eventhubs."""
+        if self.delivery_timeout_ms < self.linger_ms + self.request_timeout_ms:
+            raise ValueError(f"delivery_timeout_ms {self.delivery_timeout_ms} must be at least "
+                             "linger_ms + request_timeout_ms")
+        if self.platform == "eventhubs" and (broken := eventhubs_violations(self)):
+            raise ValueError("outside Event Hubs limits: " + "; ".join(broken))
+        return self
+
+
 class KafkaSettings(BaseModel):
     """Where the broker listens, how big it is, and how long start-up may take."""
 
@@ -110,6 +194,27 @@ class KafkaSettings(BaseModel):
         default=None, description="PEM file of the CA that signed the brokers' certificates; "
                                   "unset = the system's CAs (the embedded broker's own CA)")
     ssl_check_hostname: bool = True
+    client: KafkaClientSettings = Field(
+        default_factory=KafkaClientSettings,
+        description="Client knobs (compression, timeouts, sizes, ages) of every producer, "
+                    "consumer, admin client and Spark query")
+
+    @model_validator(mode="after")
+    def _eventhubs_limits(self) -> KafkaSettings:
+        """An Event Hubs bootstrap with a client config outside its limits fails in one line."""
+        if self.is_eventhubs and (broken := eventhubs_violations(self.client)):
+            raise ValueError(
+                f"bootstrap {self.bootstrap} is Event Hubs but the Kafka client settings break "
+                f"its limits: {'; '.join(broken)}; set PAYSTREAM_KAFKA__CLIENT__PLATFORM="
+                "eventhubs")
+        return self
+
+    @property
+    def is_eventhubs(self) -> bool:
+        """True when every bootstrap server is an Event Hubs Kafka endpoint."""
+        return self.bootstrap is not None and all(
+            server.strip().lower().endswith(EVENTHUBS_BOOTSTRAP_SUFFIX)
+            for server in self.bootstrap.split(","))
 
     @property
     def nodes(self) -> range:
@@ -185,9 +290,58 @@ class KafkaSettings(BaseModel):
             config["sasl.jaas.config"] = jaas_config(self.sasl_mechanism, user, password)
         return config
 
+    def _common_tuning(self, request_timeout_ms: int | None) -> dict[str, Any]:
+        client = self.client
+        timeout = client.request_timeout_ms
+        if request_timeout_ms is not None:
+            timeout = (max(request_timeout_ms, timeout) if client.platform == "eventhubs"
+                       else request_timeout_ms)
+        return {"request_timeout_ms": timeout,
+                "connections_max_idle_ms": client.connections_max_idle_ms,
+                "metadata_max_age_ms": client.metadata_max_age_ms}
+
+    def producer_config(self) -> dict[str, Any]:
+        """kafka-python producer keyword arguments: connection, security and client knobs."""
+        client = self.client
+        return {**self.python_client_config(), **self._common_tuning(None),
+                "compression_type": (None if client.compression_type == "none"
+                                     else client.compression_type),
+                "batch_size": client.batch_size, "max_request_size": client.max_request_size,
+                "linger_ms": client.linger_ms, "delivery_timeout_ms": client.delivery_timeout_ms}
+
+    def admin_config(self, request_timeout_ms: int | None = None) -> dict[str, Any]:
+        """kafka-python admin client keyword arguments; a caller's own request timeout is
+        kept, but on Event Hubs never below the profile's."""
+        return {**self.python_client_config(), **self._common_tuning(request_timeout_ms)}
+
+    def consumer_config(self, request_timeout_ms: int | None = None) -> dict[str, Any]:
+        """kafka-python consumer keyword arguments; request timeout as in `admin_config`."""
+        return {**self.python_client_config(), **self._common_tuning(request_timeout_ms)}
+
+    def java_tuning_config(self) -> dict[str, str]:
+        """The client knobs under their Java names (Spark's producers and consumers)."""
+        client = self.client
+        return {"compression.type": client.compression_type,
+                "request.timeout.ms": str(client.request_timeout_ms),
+                "batch.size": str(client.batch_size),
+                "max.request.size": str(client.max_request_size),
+                "linger.ms": str(client.linger_ms),
+                "delivery.timeout.ms": str(client.delivery_timeout_ms),
+                "connections.max.idle.ms": str(client.connections_max_idle_ms),
+                "metadata.max.age.ms": str(client.metadata_max_age_ms)}
+
     def spark_options(self) -> dict[str, str]:
-        """Spark Kafka source and sink options: the Java client config under `kafka.`."""
-        return {f"kafka.{key}": value for key, value in self.java_client_config().items()}
+        """Spark Kafka source and sink options: the Java client config under `kafka.`, and on
+        Event Hubs the profile's knobs too.
+
+        On Apache Kafka, Spark's Java clients keep their own defaults (a 120 s delivery
+        timeout, 30 s requests), the values the broker- and worker-kill tests hold; the
+        python producer's shorter timeouts suit a process that reports and retries itself.
+        """
+        config = dict(self.java_client_config())
+        if self.client.platform == "eventhubs":
+            config.update(self.java_tuning_config())
+        return {f"kafka.{key}": value for key, value in config.items()}
 
     def described(self) -> dict[str, Any]:
         """How clients connect, safe to print: secrets masked."""
@@ -199,6 +353,7 @@ class KafkaSettings(BaseModel):
                          else None)
         if self.uses_tls:
             shown["ssl_cafile"] = str(self.ssl_cafile) if self.ssl_cafile else None
+        shown["client_platform"] = self.client.platform
         return shown
 
 
@@ -501,5 +656,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings once for an entry point (overrides win over env and YAML)."""
-    return Settings(**overrides)
+    """Build the settings once for an entry point (overrides win over env and YAML); invalid
+    settings fail in one line that names each setting and never echoes its value."""
+    from pydantic import ValidationError
+
+    from lakehouse.errors import PaystreamError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        reasons = "; ".join(f"{'.'.join(str(part) for part in entry['loc']) or 'settings'}: "
+                            f"{entry['msg'].removeprefix('Value error, ')}"
+                            for entry in error.errors(include_input=False, include_url=False))
+        raise PaystreamError(f"invalid settings: {reasons}") from error

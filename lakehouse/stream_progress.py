@@ -115,7 +115,7 @@ def topic_end_offsets(kafka: KafkaSettings,
     """The end offset of every partition of the topics (one short-lived consumer)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(request_timeout_ms=5000, **kafka.python_client_config())
+    consumer = KafkaConsumer(**kafka.consumer_config(request_timeout_ms=5000))
     try:
         found: dict[str, dict[int, int]] = {}
         for topic in topics:

@@ -2,7 +2,9 @@
 
 `plan_topic_changes` is pure: desired specs plus the cluster's current state in,
 a list of changes out. `reconcile_topics` does the I/O with kafka-python's admin
-client and applies the plan. Running it twice is a no-op the second time.
+client and applies the plan. Running it twice is a no-op the second time. With
+`manage_topics` false (Event Hubs) it only lists and describes topics, the calls
+Event Hubs supports (it has no DescribeConfigs), and reports the differences.
 """
 
 from __future__ import annotations
@@ -117,14 +119,26 @@ def plan_topic_changes(specs: list[TopicSpec], actual: dict[str, TopicState]) ->
     return changes
 
 
+UNMANAGED_VISIBLE: frozenset[str] = frozenset({"create", "grow_partitions", "cannot_shrink"})
+"""What list/describe topics can show without DescribeConfigs: presence and partitions."""
+
+
+def plan_unmanaged_differences(specs: list[TopicSpec],
+                                actual: dict[str, TopicState]) -> list[TopicChange]:
+    """What differs when the topics belong to a template: the plan's changes that listing and
+    describing topics can see (a missing topic, another partition count); pure."""
+    return [change for change in plan_topic_changes(specs, actual)
+            if change.action in UNMANAGED_VISIBLE]
+
+
 def admin_client(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
     """A kafka-python admin client, or a one-line error when the cluster is unreachable."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(client_id="paystream-topics", request_timeout_ms=15000,
-                                bootstrap_timeout_ms=15000, **kafka.python_client_config())
+        return KafkaAdminClient(client_id="paystream-topics", bootstrap_timeout_ms=15000,
+                                **kafka.admin_config(request_timeout_ms=15000))
     except (KafkaError, OSError) as error:
         raise PaystreamError(
             f"cannot reach Kafka at {kafka.bootstrap_servers} as {kafka.security_protocol} "
@@ -133,21 +147,26 @@ def admin_client(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
         ) from error
 
 
-def describe_topics(admin, names: list[str]) -> dict[str, TopicState]:  # type: ignore[no-untyped-def]
-    """The current state of the named topics that exist."""
-    from kafka.admin import ConfigResource, ConfigResourceType
-
+def describe_topics(admin, names: list[str],  # type: ignore[no-untyped-def]
+                    with_configs: bool = True) -> dict[str, TopicState]:
+    """The current state of the named topics that exist; `with_configs=False` uses only
+    ListTopics and Metadata (no DescribeConfigs, which Event Hubs lacks) and leaves config
+    empty."""
     existing = set(admin.list_topics()) & set(names)
     if not existing:
         return {}
     states: dict[str, TopicState] = {}
     metadata = {t["name"]: t for t in admin.describe_topics(sorted(existing))}
-    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(existing)]
-    configs = admin.describe_configs(resources, config_filter="all")["topic"]
+    configs: dict[str, dict[str, dict[str, str]]] = {}
+    if with_configs:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(existing)]
+        configs = admin.describe_configs(resources, config_filter="all")["topic"]
     for name in sorted(existing):
         partitions = metadata[name]["partitions"]
         replication = max((len(p["replica_nodes"]) for p in partitions), default=0)
-        config = {key: entry["value"] for key, entry in configs[name].items()}
+        config = {key: entry["value"] for key, entry in configs.get(name, {}).items()}
         states[name] = TopicState(name, len(partitions), replication, config)
     return states
 
@@ -200,6 +219,27 @@ def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> 
         )
 
 
+def reconcile_with(admin, kafka: KafkaSettings, specs: list[TopicSpec],  # type: ignore[no-untyped-def]
+                   dry_run: bool = False) -> list[TopicChange]:
+    """`reconcile_topics` on an open admin client; unmanaged topics are only listed and
+    described (partition counts), a missing one is an error."""
+    names = [spec.name for spec in specs]
+    if kafka.manage_topics:
+        changes = plan_topic_changes(specs, describe_topics(admin, names))
+        if not dry_run:
+            apply_changes(admin, specs, changes)
+        return changes
+    changes = plan_unmanaged_differences(
+        specs, describe_topics(admin, names, with_configs=False))
+    missing = [change.topic for change in changes if change.action == "create"]
+    if missing:
+        raise PaystreamError(
+            f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)} "
+            "(PAYSTREAM_KAFKA__MANAGE_TOPICS is false: create them with the "
+            "platform's template)")
+    return changes
+
+
 def reconcile_topics(
     kafka: KafkaSettings, specs: list[TopicSpec], dry_run: bool = False
 ) -> list[TopicChange]:
@@ -212,18 +252,7 @@ def reconcile_topics(
 
     admin = admin_client(kafka)
     try:
-        names = [spec.name for spec in specs]
-        changes = plan_topic_changes(specs, describe_topics(admin, names))
-        if not kafka.manage_topics:
-            missing = [change.topic for change in changes if change.action == "create"]
-            if missing:
-                raise PaystreamError(
-                    f"topics missing on {kafka.bootstrap_servers}: {', '.join(missing)} "
-                    "(PAYSTREAM_KAFKA__MANAGE_TOPICS is false: create them with the "
-                    "platform's template)")
-        elif not dry_run:
-            apply_changes(admin, specs, changes)
-        return changes
+        return reconcile_with(admin, kafka, specs, dry_run)
     except KafkaError as error:
         raise PaystreamError(
             f"reconciling topics on {kafka.bootstrap_servers} failed: {error}") from error

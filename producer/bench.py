@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from lakehouse.errors import PaystreamError
 from lakehouse.runtime.java import find_java
 from lakehouse.runtime.kafka_broker import broker_classpath
-from lakehouse.settings import Settings
+from lakehouse.settings import KafkaClientSettings, Settings
 from lakehouse.topics import TopicSpec, admin_client
 from producer.generator import GeneratorOptions, PaymentStream, ProducedRecord
 from producer.kafka_sink import PRODUCER_DEFAULTS, make_producer, send_records
@@ -62,11 +62,9 @@ def java_perf_test(settings: Settings, count: int, record_size: int) -> tuple[fl
     """Run Kafka's ProducerPerformance on the bench topic; return records/s and its last line."""
     props = {
         **settings.kafka.java_client_config(),
+        **settings.kafka.java_tuning_config(),
         "acks": "all",
         "enable.idempotence": "true",
-        "linger.ms": str(PRODUCER_DEFAULTS["linger_ms"]),
-        "batch.size": str(PRODUCER_DEFAULTS["batch_size"]),
-        "compression.type": PRODUCER_DEFAULTS["compression_type"],
     }
     command = [
         str(find_java()), "-Xmx512m", "-cp", broker_classpath(settings),
@@ -123,9 +121,13 @@ def bench_produce(settings: Settings, count: int = 200_000, partitions: int = 6,
     return figures
 
 
-def bench_settings_line(count: int, partitions: int, record_size_hint: str = "") -> str:
+def bench_settings_line(count: int, partitions: int, record_size_hint: str = "",
+                        client: KafkaClientSettings | None = None) -> str:
     """The producer settings every figure shares, for the report."""
-    props = ", ".join(f"{k}={v}" for k, v in PRODUCER_DEFAULTS.items()
+    client = client or KafkaClientSettings()
+    shared = {**PRODUCER_DEFAULTS, "linger_ms": client.linger_ms,
+              "batch_size": client.batch_size, "compression_type": client.compression_type}
+    props = ", ".join(f"{k}={v}" for k, v in shared.items()
                       if k in ("acks", "enable_idempotence", "linger_ms", "batch_size",
                                "compression_type"))
     return (f"{count:,} events per figure, topic {BENCH_TOPIC} with {partitions} partitions, "

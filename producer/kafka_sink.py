@@ -24,17 +24,13 @@ from lakehouse.errors import PaystreamError
 from lakehouse.settings import KafkaSettings
 from producer.generator import ProducedRecord
 
+# Delivery guarantees every platform shares; compression, sizes, timeouts and ages come
+# from the settings' client profile (`KafkaSettings.producer_config`).
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "enable_idempotence": True,
-    "linger_ms": 20,
-    "batch_size": 1_048_576,
-    "compression_type": "lz4",
-    "max_request_size": 4_194_304,
     "metrics_enabled": False,
     "allow_auto_create_topics": False,
-    "delivery_timeout_ms": 30_000,
-    "request_timeout_ms": 10_000,
     "max_block_ms": 30_000,
 }
 
@@ -110,10 +106,10 @@ def make_producer(kafka: KafkaSettings, **overrides: Any):  # type: ignore[no-un
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    config = {"partitioner": cached_key_partitioner(), **PRODUCER_DEFAULTS, **overrides}
+    config = {**kafka.producer_config(), "partitioner": cached_key_partitioner(),
+              **PRODUCER_DEFAULTS, **overrides}
     try:
-        return KafkaProducer(client_id="paystream-producer",
-                             **kafka.python_client_config(), **config)
+        return KafkaProducer(client_id="paystream-producer", **config)
     except (KafkaError, OSError) as error:
         raise PaystreamError(
             f"cannot reach Kafka at {kafka.bootstrap_servers} ({type(error).__name__}): "
@@ -196,6 +192,13 @@ def write_spill_file(folder: Path, failures: list[tuple[ProducedRecord, str]]) -
     return path
 
 
+def _delivery_timeout_ms(producer) -> float:  # type: ignore[no-untyped-def]
+    """How long the producer may take to deliver a record (its own config, else 30 s)."""
+    config = getattr(producer, "config", None)
+    return float(config.get("delivery_timeout_ms", 30_000)) if isinstance(config, dict) \
+        else 30_000.0
+
+
 def send_records(
     records: Iterable[ProducedRecord],
     producer,  # type: ignore[no-untyped-def]
@@ -260,7 +263,7 @@ def send_records(
     finally:
         summary.sent, summary.value_bytes = sent, value_bytes
         try:
-            producer.flush(timeout=PRODUCER_DEFAULTS["delivery_timeout_ms"] / 1000 + 5)
+            producer.flush(timeout=_delivery_timeout_ms(producer) / 1000 + 5)
         except KafkaError as error:
             summary.first_error = summary.first_error or f"flush: {error}"
         except KeyboardInterrupt:

@@ -297,10 +297,9 @@ def live_brokers(kafka: KafkaSettings, timeout_s: float = 3.0) -> int:
         return 0
     try:
         admin = KafkaAdminClient(
-            request_timeout_ms=int(timeout_s * 1000),
             bootstrap_timeout_ms=int(timeout_s * 1000),
             client_id="paystream-probe",
-            **kafka.python_client_config(),
+            **kafka.admin_config(request_timeout_ms=int(timeout_s * 1000)),
         )
     except (KafkaError, OSError, ValueError):
         return 0

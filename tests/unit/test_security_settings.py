@@ -15,7 +15,13 @@ from lakehouse.runtime.kafka_broker import (
     secured_listener_properties,
     server_properties,
 )
-from lakehouse.settings import KafkaSettings, PostgresSettings, jaas_config, load_settings
+from lakehouse.settings import (
+    KafkaClientSettings,
+    KafkaSettings,
+    PostgresSettings,
+    jaas_config,
+    load_settings,
+)
 
 
 def _sasl_ssl(**extra: object) -> KafkaSettings:
@@ -80,7 +86,8 @@ def test_the_embedded_broker_trusts_its_own_ca_unless_told_otherwise(tmp_path: P
         security_protocol="SSL"))
     assert settings.kafka.ssl_cafile == tmp_path / "kafka" / "tls" / "ca.pem"
     external = load_settings(home=tmp_path, kafka=KafkaSettings(
-        bootstrap="ns.servicebus.windows.net:9093", security_protocol="SASL_SSL"))
+        bootstrap="ns.servicebus.windows.net:9093", security_protocol="SASL_SSL",
+        client=KafkaClientSettings(platform="eventhubs")))
     assert external.kafka.ssl_cafile is None  # the system's CAs, as for Event Hubs
 
 

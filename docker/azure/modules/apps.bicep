@@ -168,6 +168,10 @@ var commonEnv = concat(lakeEnv, [
     value: 'false'
   }
   {
+    name: 'PAYSTREAM_KAFKA__CLIENT__PLATFORM'
+    value: 'eventhubs'
+  }
+  {
     name: 'PAYSTREAM_POSTGRES__SSLMODE'
     value: 'require'
   }

@@ -1,7 +1,8 @@
 // Event Hubs namespace, Standard tier: its Kafka endpoint (<namespace>.servicebus.windows.net:9093,
 // SASL_SSL, PLAIN, user $ConnectionString) replaces the Kafka broker. One event hub per topic:
 // Event Hubs topics are not created through Kafka's admin API, so the apps run with
-// PAYSTREAM_KAFKA__MANAGE_TOPICS=false and `paystream topics` only checks that they exist.
+// PAYSTREAM_KAFKA__MANAGE_TOPICS=false and `paystream topics` only checks that they exist;
+// PAYSTREAM_KAFKA__CLIENT__PLATFORM=eventhubs keeps every client inside Event Hubs' limits.
 
 @description('Region')
 param location string
