@@ -24,6 +24,7 @@ The stateful alert query judges lateness and duplicates by the same definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,14 +192,31 @@ def split_checked(checked: DataFrame, batch_id: int, newest_before: dict[int, in
     return judged.where(~F.col("_late")).drop("_late"), invalid
 
 
-def newest_by_partition(typed: DataFrame, before: dict[int, int]) -> dict[int, int]:
-    """Each partition's newest valid event time (ms) after this batch."""
+@dataclass(frozen=True)
+class PartitionTimes:
+    """A Kafka partition's earliest and latest valid event time in a batch."""
+
+    earliest: datetime
+    latest: datetime
+    latest_ms: int
+
+
+def times_by_partition(typed: DataFrame) -> dict[int, PartitionTimes]:
+    """Each Kafka partition's event-time bounds among the batch's valid payments (one job)."""
     from pyspark.sql import functions as F
 
+    return {int(row[0]): PartitionTimes(row[1], row[2], int(row[3]))
+            for row in typed.groupBy("source_partition").agg(
+                F.min("event_time"), F.max("event_time"),
+                F.max(F.unix_millis("event_time"))).collect()}
+
+
+def newest_by_partition(times: dict[int, PartitionTimes],
+                        before: dict[int, int]) -> dict[int, int]:
+    """Each partition's newest valid event time (ms) after this batch (pure)."""
     newest = dict(before)
-    for row in typed.groupBy("source_partition").agg(
-            F.max(F.unix_millis("event_time"))).collect():
-        newest[int(row[0])] = max(int(row[1]), newest.get(int(row[0]), int(row[1])))
+    for partition, bounds in times.items():
+        newest[partition] = max(bounds.latest_ms, newest.get(partition, bounds.latest_ms))
     return newest
 
 
@@ -293,8 +311,14 @@ class SilverBatch:
         checked = check_contract(bronze).persist()
         newest_before = self.newest.before(batch_id)
         candidates, rejected = split_checked(checked, batch_id, newest_before, self.lateness_ms)
-        self.newest.record(batch_id, newest_by_partition(candidates, newest_before))
-        landed_before = self.recent_rows(bronze.sparkSession, batch_id, candidates)
+        # One job gives both the lateness carried to the next batch and the dedupe window.
+        times = times_by_partition(candidates)
+        self.newest.record(batch_id, newest_by_partition(times, newest_before))
+        spark = bronze.sparkSession
+        landed_before = self.recent_rows(
+            spark, batch_id, candidates, (min(t.earliest for t in times.values()),
+                                          max(t.latest for t in times.values()))
+        ) if times else self.other_batches(spark, batch_id).limit(0)
         # localCheckpoint, not persist: a cached plan that reads silver is recomputed by Spark
         # as soon as silver is written, which would run the batch twice.
         judged = judge_duplicates(candidates, landed_before, self.lateness_ms).localCheckpoint()
@@ -305,18 +329,23 @@ class SilverBatch:
         quarantine_rows = to_quarantine_rows(rejected, batch_id).persist()
         return SilverLanding(batch_id, started, checked, new_rows, quarantine_rows)
 
-    def recent_rows(self, spark: SparkSession, batch_id: int, candidates: DataFrame) -> DataFrame:
+    def recent_rows(self, spark: SparkSession, batch_id: int, candidates: DataFrame,
+                    bounds: tuple[datetime, datetime] | None = None) -> DataFrame:
         """Silver rows of other batches within the allowed lateness of the candidates' times.
 
         Read by event date (partition pruning) and event time (Delta's file statistics), so
         the work depends on the lateness and the rate, never on the size of the lake.
+        `bounds` (earliest, latest) saves a job when the caller has them already.
         """
         from datetime import timedelta
 
         from pyspark.sql import functions as F
 
-        bounds = candidates.agg(F.min("event_time"), F.max("event_time")).first()
-        if bounds is None or bounds[0] is None:
+        if bounds is None:
+            first = candidates.agg(F.min("event_time"), F.max("event_time")).first()
+            bounds = (first[0], first[1]) if first is not None and first[0] is not None \
+                else None
+        if bounds is None:
             return self.other_batches(spark, batch_id).limit(0)
         margin = timedelta(milliseconds=self.lateness_ms)
         low, high = bounds[0] - margin, bounds[1] + margin
