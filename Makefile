@@ -52,7 +52,7 @@ lint: setup ## ruff and mypy
 
 compose-up: ## build the image and start the Docker Compose stack (needs a Docker engine)
 	@docker compose version >/dev/null 2>&1 || { echo "docker compose not found: install Docker Engine with the Compose v2 plugin, or run the same platform without it: make demo"; exit 1; }
-	@test -f .env || { cp .env.example .env; echo "… wrote .env from .env.example (change its passwords)"; }
+	@test -f .env || { $(PYTHON) scripts/generate_env.py .env.example .env && echo "… wrote .env from .env.example with a generated value for each change-me secret"; }
 	docker compose up -d --build
 
 compose-down: ## stop the Docker Compose stack (volumes kept; add -v by hand to drop them)

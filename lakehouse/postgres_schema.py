@@ -12,11 +12,31 @@ from pathlib import Path
 
 from psycopg2 import sql
 
+from lakehouse.errors import PaystreamError
 from lakehouse.runtime.postgres_server import connect
-from lakehouse.settings import Settings
+from lakehouse.settings import PostgresSettings, Settings
 
 SQL_DIR = Path(__file__).parent / "sql"
 _LOCK_KEY = 0x5A7_57E4  # any constant: serialises concurrent migrators
+# The profiles that run everything on this machine (config/local.yaml, test.yaml, cluster.yaml):
+# only there may a login role keep its well-known default password.
+LAPTOP_PROFILES = frozenset({"local", "test", "cluster"})
+# login role -> (the setting with its password, the variable that sets it)
+_ROLE_PASSWORDS = (("analyst_password", "PAYSTREAM_POSTGRES__ANALYST_PASSWORD"),
+                   ("readonly_password", "PAYSTREAM_POSTGRES__READONLY_PASSWORD"))
+
+
+def refuse_default_passwords(settings: Settings) -> None:
+    """Fail in one line before any login role is created with its default password, unless the
+    profile is one of the laptop's (pure)."""
+    if settings.profile in LAPTOP_PROFILES:
+        return
+    for field, variable in _ROLE_PASSWORDS:
+        default = PostgresSettings.model_fields[field].default.get_secret_value()
+        if getattr(settings.postgres, field).get_secret_value() == default:
+            raise PaystreamError(
+                f"refusing to create a PostgreSQL login with its default password outside the "
+                f"local profiles (profile {settings.profile}): set {variable}")
 
 
 def migration_files() -> list[Path]:
@@ -25,7 +45,9 @@ def migration_files() -> list[Path]:
 
 
 def migrate(settings: Settings) -> list[str]:
-    """Apply pending migrations and grant the read-only role; return the versions applied."""
+    """Apply pending migrations and grant the read-only and analyst roles (never with a default
+    password outside the laptop's profiles); return the versions applied."""
+    refuse_default_passwords(settings)
     applied: list[str] = []
     conn = connect(settings.postgres_url())
     try:

@@ -51,6 +51,15 @@ def _secret(value: SecretStr | None, file: Path | None, name: str) -> str | None
         raise PaystreamError(f"cannot read {name} from {file}: {error.strerror}") from error
 
 
+def postgres_uri(user: str, password: str, host: str, port: int, database: str) -> str:
+    """A postgresql:// URI with the user and password percent-encoded, so a password with
+    `/ @ : # ?` survives (pure)."""
+    from urllib.parse import quote
+
+    return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{host}:{port}/{quote(database, safe='')}")
+
+
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -374,6 +383,10 @@ class PostgresSettings(BaseModel):
         description="The role the dashboard's review queue writes dispositions with: it reads "
                     "`payments` and may write payments.alert_dispositions only")
     analyst_password: SecretStr = SecretStr("paystream_analyst")
+    external: bool = Field(
+        default=False,
+        description="The server at host:port is not the project's own (a container, a managed "
+                    "server): never start the embedded one. PAYSTREAM_POSTGRES_DSN implies it")
     start_timeout_s: float = 30.0
     ssl: bool = Field(
         default=False,
@@ -621,7 +634,8 @@ class Settings(BaseSettings):
     @property
     def postgres_external(self) -> bool:
         """True when PAYSTREAM_POSTGRES_DSN (or _FILE) names a server the project does not run."""
-        return self.postgres_dsn is not None or self.postgres_dsn_file is not None
+        return (self.postgres_dsn is not None or self.postgres_dsn_file is not None
+                or self.postgres.external)
 
     def postgres_url(self) -> str:
         """The DSN of the owner role: the external one, or the local cluster's; with the
@@ -630,8 +644,8 @@ class Settings(BaseSettings):
 
         pg = self.postgres
         external = _secret(self.postgres_dsn, self.postgres_dsn_file, "the PostgreSQL DSN")
-        dsn = external or (f"postgresql://{pg.user}:{pg.password.get_secret_value()}"
-                           f"@{pg.host}:{pg.port}/{pg.database}")
+        dsn = external or postgres_uri(pg.user, pg.password.get_secret_value(), pg.host, pg.port,
+                                       pg.database)
         tls = {key: str(value) for key, value in
                (("sslmode", pg.sslmode), ("sslrootcert", pg.sslrootcert)) if value is not None}
         return str(make_dsn(dsn, **tls)) if tls else dsn

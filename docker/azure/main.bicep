@@ -1,6 +1,7 @@
 // Paystream on Azure, the small tier: Event Hubs (Kafka endpoint) instead of a broker, an
-// ADLS Gen2 lake, PostgreSQL Flexible Server, Key Vault, one user-assigned managed identity
-// and Container Apps (producer, stream with Spark local[*], dashboard, and an init job).
+// ADLS Gen2 lake, PostgreSQL Flexible Server (private access in a virtual network), Key
+// Vault, one user-assigned managed identity and Container Apps (producer, stream with Spark
+// local[*], dashboard, and an init job) in that network.
 // docker/azure/README.md is the deployment guide; tests/unit/test_containers.py parses this
 // file and its modules.
 targetScope = 'resourceGroup'
@@ -33,6 +34,13 @@ param postgresReadonlyUser string = 'paystream_reader'
 @description('Password of the read-only role')
 param postgresReadonlyPassword string
 
+@description('The review queue analyst role that `paystream up` creates')
+param postgresAnalystUser string = 'paystream_analyst'
+
+@secure()
+@description('Password of the analyst role (`paystream up` refuses the default outside the local profiles)')
+param postgresAnalystPassword string
+
 @description('PostgreSQL major version')
 param postgresVersion string = '17'
 
@@ -56,6 +64,9 @@ var names = {
   keyVault: take('${prefix}-kv-${suffix}', 24)
   logs: '${prefix}-logs'
   environment: '${prefix}-env'
+  vnet: '${prefix}-vnet'
+  // private access: the server's own zone under postgres.database.azure.com
+  postgresDnsZone: '${prefix}-pg-${suffix}.private.postgres.database.azure.com'
 }
 
 // The topics of config/kafka_topics.yaml, one event hub each: the same names and
@@ -122,6 +133,18 @@ resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// ------------------------------------------------------------------ network
+// PostgreSQL is reachable from this network only (private access), where the Container Apps
+// environment runs: no firewall rule, no public endpoint.
+module network 'modules/network.bicep' = {
+  name: 'paystream-network'
+  params: {
+    location: location
+    vnetName: names.vnet
+    postgresDnsZoneName: names.postgresDnsZone
+  }
+}
+
 // ------------------------------------------------------------------ data services
 module eventHubs 'modules/eventhubs.bicep' = {
   name: 'paystream-eventhubs'
@@ -150,6 +173,8 @@ module postgres 'modules/postgres.bicep' = {
     version: postgresVersion
     adminLogin: postgresAdminLogin
     adminPassword: postgresAdminPassword
+    delegatedSubnetId: network.outputs.postgresSubnetId
+    privateDnsZoneId: network.outputs.postgresDnsZoneId
   }
 }
 
@@ -165,6 +190,7 @@ module keyVault 'modules/keyvault.bicep' = {
     postgresDsn: 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${postgres.outputs.fqdn}:5432/${postgres.outputs.databaseName}?sslmode=require'
     postgresReadonlyDsn: 'postgresql://${uriComponent(postgresReadonlyUser)}:${uriComponent(postgresReadonlyPassword)}@${postgres.outputs.fqdn}:5432/${postgres.outputs.databaseName}?sslmode=require'
     postgresReadonlyPassword: postgresReadonlyPassword
+    postgresAnalystPassword: postgresAnalystPassword
   }
 }
 
@@ -175,6 +201,7 @@ module containerEnv 'modules/environment.bicep' = {
     location: location
     workspaceName: names.logs
     environmentName: names.environment
+    infrastructureSubnetId: network.outputs.appsSubnetId
   }
 }
 
@@ -192,6 +219,7 @@ module apps 'modules/apps.bicep' = {
     storageAccountName: storage.outputs.accountName
     lakeRoot: 'abfss://${storage.outputs.containerName}@${storage.outputs.accountName}.dfs.${environment().suffixes.storage}/paystream'
     postgresReadonlyUser: postgresReadonlyUser
+    postgresAnalystUser: postgresAnalystUser
     producerRate: producerRate
     dashboardAllowedCidrs: dashboardAllowedCidrs
   }

@@ -62,8 +62,9 @@ def _preflight(settings: Settings, kafka_needed: bool, postgres_needed: bool) ->
 
 def up(settings: Settings, say: Callable[[str], None] = lambda _: None) -> UpReport:
     """Start Kafka and PostgreSQL if needed, wait until both answer, then migrate."""
-    from lakehouse.postgres_schema import migrate
+    from lakehouse.postgres_schema import migrate, refuse_default_passwords
 
+    refuse_default_passwords(settings)  # before anything starts
     report = UpReport()
     kafka_needed = settings.kafka.embedded and None in kafka_broker.running_pids(settings).values()
     postgres_needed = not settings.postgres_external and not postgres_server.is_running(settings)

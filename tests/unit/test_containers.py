@@ -200,7 +200,15 @@ def compose_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(COMPOSE_FILE, project / "docker-compose.yml")
     shutil.copy(ENV_EXAMPLE, project / ".env.example")
     (project / "empty.env").write_text("")
+    # only the secrets compose requires (${VAR:?...}): every other variable has a default
+    (project / "secrets.env").write_text(
+        "".join(f"{name}=sample-{name.lower()}\n" for name in required_compose_variables()))
     return project
+
+
+def required_compose_variables() -> list[str]:
+    """The variables docker-compose.yml requires (${VAR:?message}): the secrets."""
+    return sorted(set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*):\?", COMPOSE_FILE.read_text())))
 
 
 @pytest.fixture(scope="module")
@@ -212,12 +220,20 @@ def compose_model(compose_project: Path) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-@pytest.mark.parametrize("env_file", [".env.example", "empty.env"])
+@pytest.mark.parametrize("env_file", [".env.example", "secrets.env"])
 def test_compose_file_is_valid(compose_project: Path, env_file: str) -> None:
-    # with .env.example, and with no settings at all (every ${VAR:-default} has a default)
+    # with .env.example, and with the required secrets only (every other variable has a default)
     result = run_compose(compose_project, compose_project / env_file, "config", "-q")
     assert result.returncode == 0, f"docker compose config rejected the file:\n{result.stderr}"
     assert "variable is not set" not in result.stderr, result.stderr
+
+
+def test_compose_refuses_to_start_without_its_secrets(compose_project: Path) -> None:
+    # no default password: with no .env, compose names the secret to set
+    assert len(required_compose_variables()) >= 6
+    result = run_compose(compose_project, compose_project / "empty.env", "config", "-q")
+    assert result.returncode != 0
+    assert "required variable" in result.stderr and "see .env.example" in result.stderr
 
 
 def test_compose_binary_rejects_a_broken_file(tmp_path: Path) -> None:
@@ -460,7 +476,9 @@ def test_dashboard_binds_every_interface_inside_its_container(
     assert f"127.0.0.1:{port}/_stcore/health" in " ".join(dashboard["healthcheck"]["test"])
     # it reads as the read-only role that `paystream up` creates, never as the owner
     reader = dashboard["environment"]["PAYSTREAM_POSTGRES__READONLY_USER"]
-    assert dashboard["environment"]["PAYSTREAM_POSTGRES_DSN"].startswith(f"postgresql://{reader}:")
+    assert dashboard["environment"]["PAYSTREAM_POSTGRES__USER"] == reader
+    assert "PAYSTREAM_POSTGRES__PASSWORD" not in dashboard["environment"]
+    assert "PAYSTREAM_POSTGRES_DSN" not in dashboard["environment"]
 
 
 def test_airflow_runs_from_the_application_image(compose_model: dict[str, Any]) -> None:
@@ -473,7 +491,9 @@ def test_airflow_runs_from_the_application_image(compose_model: dict[str, Any]) 
         env = service["environment"]
         assert service["command"] == ["airflow", role]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
+        # built by a command that percent-encodes the password (test_deploy_secrets.py runs it)
+        assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env
+        assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"]
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == \
             "http://airflow-api-server:8080/execution/"
         assert mounts(service)[env["AIRFLOW__CORE__DAGS_FOLDER"]][0] == "bind"
@@ -706,8 +726,9 @@ def test_postgres_flexible_server_requires_tls() -> None:
     assert [config["name"] for _, _, config in databases] == ["paystream"]
     (_, _, tls), = resources("Microsoft.DBforPostgreSQL/flexibleServers/configurations")
     assert (tls["name"], tls["properties"]["value"]) == ("require_secure_transport", "on")
-    (_, _, rule), = resources("Microsoft.DBforPostgreSQL/flexibleServers/firewallRules")
-    assert rule["properties"]["startIpAddress"] == rule["properties"]["endIpAddress"] == "0.0.0.0"
+    # private access only (tests/unit/test_deploy_secrets.py): no firewall rule at all
+    assert resources("Microsoft.DBforPostgreSQL/flexibleServers/firewallRules") == []
+    assert server["properties"]["network"]["publicNetworkAccess"] == "Disabled"
     dsn = bicep_files()["main.bicep"]["modules"]["keyVault"]["config"]["params"]["postgresDsn"]
     assert dsn.startswith("postgresql://") and dsn.endswith("?sslmode=require")
 
@@ -718,7 +739,8 @@ def test_key_vault_uses_rbac_and_holds_the_secrets() -> None:
     secrets = {config["name"]: (file, config)
                for file, _, config in resources("Microsoft.KeyVault/vaults/secrets")}
     assert {"eventhubs-connection-string", "postgres-dsn", "postgres-readonly-dsn",
-            "postgres-readonly-password", "lake-account-key"} == set(secrets)
+            "postgres-readonly-password", "postgres-analyst-password",
+            "lake-account-key"} == set(secrets)
 
 
 def test_key_vault_stores_the_lake_account_key() -> None:
@@ -863,6 +885,7 @@ APP_PARAMETER_SAMPLES = {
     "storageAccountName": "paystreamabc",
     "kafkaBootstrap": "paystream-eh-abc.servicebus.windows.net:9093",
     "postgresReadonlyUser": "paystream_reader",
+    "postgresAnalystUser": "paystream_analyst",
 }
 
 

@@ -41,6 +41,9 @@ param lakeRoot string
 @description('The dashboard read-only role')
 param postgresReadonlyUser string
 
+@description('The review queue analyst role (dashboard)')
+param postgresAnalystUser string
+
 @description('Events per second the producer sends')
 param producerRate string
 
@@ -89,8 +92,20 @@ var ownerSecrets = concat(lakeSecrets, [
   }
 ])
 
+// The analyst role's password: the init job creates the login, the dashboard's review queue
+// writes dispositions with it. `paystream up` refuses its default outside the local profiles.
+var analystSecrets = [
+  {
+    name: 'postgres-analyst-password'
+    keyVaultUrl: '${keyVaultUri}secrets/postgres-analyst-password'
+    identity: identityId
+  }
+]
+
+var initSecrets = concat(ownerSecrets, analystSecrets)
+
 // The dashboard never holds the owner's password: only the read-only DSN.
-var dashboardSecrets = concat(lakeSecrets, [
+var dashboardSecrets = concat(lakeSecrets, analystSecrets, [
   {
     name: 'eventhubs-connection-string'
     keyVaultUrl: '${keyVaultUri}secrets/eventhubs-connection-string'
@@ -192,6 +207,19 @@ var ownerEnv = concat(commonEnv, [
   }
 ])
 
+var analystEnv = [
+  {
+    name: 'PAYSTREAM_POSTGRES__ANALYST_USER'
+    value: postgresAnalystUser
+  }
+  {
+    name: 'PAYSTREAM_POSTGRES__ANALYST_PASSWORD'
+    secretRef: 'postgres-analyst-password'
+  }
+]
+
+var initEnv = concat(ownerEnv, analystEnv)
+
 var streamEnv = concat(ownerEnv, [
   {
     // the small tier: Spark in the stream's own container (Databricks: see README); with a
@@ -205,7 +233,7 @@ var streamEnv = concat(ownerEnv, [
   }
 ])
 
-var dashboardEnv = concat(commonEnv, [
+var dashboardEnv = concat(commonEnv, analystEnv, [
   {
     name: 'PAYSTREAM_POSTGRES_DSN'
     secretRef: 'postgres-readonly-dsn'
@@ -395,7 +423,7 @@ resource initJob 'Microsoft.App/jobs@2024-03-01' = {
         parallelism: 1
         replicaCompletionCount: 1
       }
-      secrets: ownerSecrets
+      secrets: initSecrets
       registries: registries
     }
     template: {
@@ -408,7 +436,7 @@ resource initJob 'Microsoft.App/jobs@2024-03-01' = {
             '-c'
             'paystream up && paystream topics'
           ]
-          env: ownerEnv
+          env: initEnv
           resources: {
             cpu: json('0.5')
             memory: '1Gi'

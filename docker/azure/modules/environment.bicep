@@ -1,5 +1,7 @@
-// The Container Apps environment (workload profiles, Consumption) and the Log Analytics
-// workspace its console logs go to (`az containerapp logs show` reads them).
+// The Container Apps environment (workload profiles, Consumption) in the virtual network of
+// modules/network.bicep (so the apps reach the private PostgreSQL; the dashboard's ingress
+// stays external), and the Log Analytics workspace its console logs go to
+// (`az containerapp logs show` reads them).
 
 @description('Region')
 param location string
@@ -9,6 +11,9 @@ param workspaceName string
 
 @description('Container Apps environment name')
 param environmentName string
+
+@description('Subnet of the environment (delegated to Microsoft.App/environments): the apps reach the private PostgreSQL through it')
+param infrastructureSubnetId string
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: workspaceName
@@ -31,6 +36,10 @@ resource appsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
         customerId: workspace.properties.customerId
         sharedKey: workspace.listKeys().primarySharedKey
       }
+    }
+    vnetConfiguration: {
+      infrastructureSubnetId: infrastructureSubnetId
+      internal: false
     }
     workloadProfiles: [
       {

@@ -1,7 +1,7 @@
 // Key Vault (RBAC) with the secrets the apps read through their managed identity: the
-// Event Hubs connection string (the Kafka SASL password), the PostgreSQL DSNs and the lake's
-// storage account key (PAYSTREAM_AZURE__ACCOUNT_KEY). The identity is a Key Vault Secrets
-// User; nobody gets access policies.
+// Event Hubs connection string (the Kafka SASL password), the PostgreSQL DSNs, the read-only
+// and analyst passwords and the lake's storage account key (PAYSTREAM_AZURE__ACCOUNT_KEY).
+// The identity is a Key Vault Secrets User; nobody gets access policies.
 
 @description('Region')
 param location string
@@ -32,6 +32,10 @@ param postgresReadonlyDsn string
 @secure()
 @description('Password of the read-only role')
 param postgresReadonlyPassword string
+
+@secure()
+@description('Password of the review queue analyst role')
+param postgresAnalystPassword string
 
 @description('Purge protection: on for production (it cannot be turned off again)')
 param purgeProtection bool = false
@@ -102,6 +106,15 @@ resource postgresReadonlyPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-
   properties: {
     value: postgresReadonlyPassword
     contentType: 'PAYSTREAM_POSTGRES__READONLY_PASSWORD'
+  }
+}
+
+resource postgresAnalystPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'postgres-analyst-password'
+  properties: {
+    value: postgresAnalystPassword
+    contentType: 'PAYSTREAM_POSTGRES__ANALYST_PASSWORD'
   }
 }
 

@@ -1,7 +1,11 @@
 // Azure Database for PostgreSQL Flexible Server: database `paystream`, TLS required
-// (require_secure_transport on; the apps connect with sslmode=require), reachable from
-// Azure services only (the 0.0.0.0 firewall rule; Container Apps has no fixed outbound IP
-// on the Consumption plan).
+// (require_secure_transport on; the apps connect with sslmode=require), reachable only from
+// the virtual network of the Container Apps environment: private access (VNet integration,
+// a delegated subnet and a private DNS zone, modules/network.bicep), public network access
+// disabled and no firewall rule. Not the 0.0.0.0 rule, which admits every Azure IP of every
+// tenant, and not the apps' outbound IPs: on the Consumption profile they are shared and may
+// change. Private access is chosen when the server is created: an existing public server must
+// be recreated (or restored into the subnet) to move.
 
 @description('Region')
 param location string
@@ -23,6 +27,12 @@ param storageSizeGB int = 32
 
 @description('Administrator login')
 param adminLogin string
+
+@description('Subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers (private access)')
+param delegatedSubnetId string
+
+@description('Private DNS zone (*.postgres.database.azure.com) linked to the network')
+param privateDnsZoneId string
 
 @secure()
 @description('Administrator password')
@@ -55,7 +65,9 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2025-08-01' = {
       mode: 'Disabled'
     }
     network: {
-      publicNetworkAccess: 'Enabled'
+      delegatedSubnetResourceId: delegatedSubnetId
+      privateDnsZoneArmResourceId: privateDnsZoneId
+      publicNetworkAccess: 'Disabled'
     }
   }
 }
@@ -79,18 +91,6 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2025-08-0
   }
   dependsOn: [
     requireTls
-  ]
-}
-
-resource azureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2025-08-01' = {
-  parent: server
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: {
-    startIpAddress: '0.0.0.0'
-    endIpAddress: '0.0.0.0'
-  }
-  dependsOn: [
-    database
   ]
 }
 
