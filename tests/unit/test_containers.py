@@ -552,6 +552,11 @@ def dockerfile_stages() -> list[str]:
     return re.split(r"^FROM ", DOCKERFILE.read_text(), flags=re.MULTILINE)[1:]
 
 
+def test_dockerfile_builds_with_or_without_buildkit() -> None:
+    # `az acr build` may run the classic builder (Azure/acr#721), which rejects RUN --mount
+    assert not re.search(r"^\s*RUN\s+--mount", DOCKERFILE.read_text(), flags=re.MULTILINE)
+
+
 def test_dockerfile_builds_jars_in_and_runs_as_non_root() -> None:
     build, runtime = dockerfile_stages()
     assert build.startswith("${PYTHON_IMAGE} AS build")

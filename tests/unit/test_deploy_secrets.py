@@ -463,3 +463,13 @@ def test_make_compose_up_writes_a_generated_secret_for_every_change_me(tmp_path:
     assert all(len(v) >= 24 and "change-me" not in v for v in values)
     assert len(set(values)) == len(values)
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_airflow_starts_on_a_postgresql_metadata_database(tmp_path: Path) -> None:
+    # compose and Azure give Airflow a PostgreSQL metadata database; Airflow 3 also opens it
+    # with an async driver (asyncpg), whose absence failed every Airflow part at import
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://u:p@127.0.0.1:1/airflow"}
+    result = subprocess.run([sys.executable, "-c", "import airflow.settings"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
