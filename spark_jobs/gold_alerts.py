@@ -1,9 +1,12 @@
 """Gold on the lake path: per-minute activity, and any rule no streaming alert query runs.
 
 The shipped rules all run on the streaming alert queries (instant, stateful,
-merchants), so per micro-batch of new silver rows this adds them to the
-per-minute activity tables (one MERGE each, carrying (txnAppId, txnVersion), so
-a replayed batch adds nothing twice). A rule left to the lake
+merchants), so per micro-batch of new silver rows this appends their per-minute
+counts to the activity tables (one append each, carrying (txnAppId, txnVersion),
+so a replayed batch adds nothing twice). The tables are additive: a key's minute
+may have one row per batch that saw it, so readers sum by key and minute; the
+daily backfill rewrites each closed day as one row per key and minute. An append
+costs what the batch's rows cost (a MERGE read and rewrote the day's file). A rule left to the lake
 (lakehouse.rules.lake_rules) runs over the neighbourhood the new rows touch:
 the silver rows of the same users or merchants within the rule's lookback; its
 alerts that the same dates of gold.alerts do not hold go to Kafka `alerts`,
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
@@ -61,11 +64,6 @@ def activity_1m(rows: DataFrame, key: str) -> DataFrame:
     )
 
 
-def dates_between(first: datetime, last: datetime) -> list[date]:
-    """Every calendar date from first's to last's, both included (pure)."""
-    return [first.date() + timedelta(days=n) for n in range((last.date() - first.date()).days + 1)]
-
-
 @dataclass
 class GoldJudgement:
     """One judged gold batch: its new silver rows, their neighbourhood and the new alerts."""
@@ -77,7 +75,6 @@ class GoldJudgement:
     context: DataFrame
     new_alerts: DataFrame
     new_alert_count: int
-    event_dates: list[date]
 
     def release(self) -> None:
         """Drop the cached frames."""
@@ -117,7 +114,7 @@ class GoldBatch:
             none = evaluate_rules(new_rows.limit(0), {}, F.current_timestamp()).withColumn(
                 "gold_batch_id", F.lit(batch_id).cast("long"))
             return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, new_rows,
-                                 none, 0, dates_between(bounds_row[0], bounds_row[1]))
+                                 none, 0)
         # Checkpointed once: the five rules read it, and it must not be recomputed (or recached)
         # when silver is written later in the batch.
         context = neighbourhood(silver, new_rows, self.lookback_s,
@@ -136,7 +133,7 @@ class GoldBatch:
         # that reads it (and give the alerts a second detected_at).
         new_alerts = alerts.join(raised_before, "alert_id", "left_anti").localCheckpoint()
         return GoldJudgement(batch_id, started, int(bounds_row[2]), new_rows, context, new_alerts,
-                             new_alerts.count(), dates_between(bounds_row[0], bounds_row[1]))
+                             new_alerts.count())
 
     def publish(self, judgement: GoldJudgement) -> None:
         """The batch's new alerts to Kafka `alerts` and PostgreSQL payments.alerts."""
@@ -164,7 +161,7 @@ class GoldBatch:
         if judgement.new_alert_count:
             io.append_idempotent(judgement.new_alerts, self.catalog.table(TABLE), TABLE,
                                  batch_id, PARTITION_BY)
-        self._activity(judgement.new_rows, batch_id, judgement.event_dates)
+        self._activity(judgement.new_rows, batch_id)
         latencies = []
         if judgement.new_alert_count:
             latencies = [r[0] for r in judgement.new_alerts.join(
@@ -181,16 +178,11 @@ class GoldBatch:
             if latencies else None,
         }])
 
-    def _activity(self, new_rows: DataFrame, batch_id: int, dates: list[date]) -> None:
-        """Add the batch's new silver rows to the per-minute user and merchant activity.
-
-        Each MERGE reads only the event dates of the batch, so its cost does not grow with
-        the table's.
-        """
+    def _activity(self, new_rows: DataFrame, batch_id: int) -> None:
+        """Append the batch's per-minute user and merchant counts (additive rows)."""
         for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
-            io.merge_accumulate(activity_1m(new_rows, key), self.catalog.table(table),
-                                [key, "minute"], ["payments", "amount_eur"], table, batch_id,
-                                ("event_date",), dates)
+            io.append_idempotent(activity_1m(new_rows, key), self.catalog.table(table), table,
+                                 batch_id, ("event_date",))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:

@@ -1,6 +1,6 @@
 """The only module of the jobs that touches Kafka, Delta and PostgreSQL.
 
-Every write here is idempotent per micro-batch: Delta appends and MERGEs carry
+Every write here is idempotent per micro-batch: Delta appends carry
 (txnAppId, txnVersion = batch id), so a batch replayed after a crash is
 skipped; PostgreSQL upserts on the alert id; Kafka sinks are at-least-once.
 """
@@ -99,39 +99,6 @@ def spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
             spark.conf.unset(key)
         else:
             spark.conf.set(key, before)
-
-
-@contextlib.contextmanager
-def _idempotent_dml(spark: SparkSession, app_id: str, batch_id: int) -> Iterator[None]:
-    spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
-    spark.conf.set("spark.databricks.delta.write.txnVersion", str(batch_id))
-    try:
-        yield
-    finally:
-        spark.conf.unset("spark.databricks.delta.write.txnAppId")
-        spark.conf.unset("spark.databricks.delta.write.txnVersion")
-
-
-def merge_accumulate(df: DataFrame, path: str, keys: Sequence[str], summed: Sequence[str],
-                     app_id: str, batch_id: int, partition_by: Sequence[str],
-                     partitions: Sequence[object] = ()) -> None:
-    """Insert new keys and add the summed columns to existing ones; a replayed batch is skipped.
-
-    `partitions` lists the values of the (single) partition column the rows fall in: the
-    MERGE then reads only those partitions of the table, not all of it.
-    """
-    from delta.tables import DeltaTable
-
-    spark = df.sparkSession
-    ensure_delta_table(df, path, partition_by)
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    if partitions and len(partition_by) == 1:
-        listed = ", ".join(f"'{value}'" for value in sorted(str(v) for v in partitions))
-        condition += f" AND t.`{partition_by[0]}` IN ({listed})"
-    with _idempotent_dml(spark, app_id, batch_id):
-        (DeltaTable.forPath(spark, path).alias("t").merge(df.alias("s"), condition)
-         .whenMatchedUpdate(set={f"`{c}`": f"t.`{c}` + s.`{c}`" for c in summed})
-         .whenNotMatchedInsertAll().execute())
 
 
 def write_kafka(df: DataFrame, settings: Settings, topic: str) -> None:

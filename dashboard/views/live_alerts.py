@@ -73,8 +73,10 @@ if selected:
         st.markdown(f"**Recent activity of user `{selected['user_id']}`** (per minute)")
         activity = data.lake_frame(
             str(settings.lake_location),
-            "SELECT minute, payments, amount_eur FROM gold_user_activity_1m "
-            "WHERE user_id = ? ORDER BY minute DESC LIMIT 60", [selected["user_id"]])
+            # additive rows (one per lake batch that saw the minute): summed per minute
+            "SELECT minute, sum(payments) AS payments, sum(amount_eur) AS amount_eur "
+            "FROM gold_user_activity_1m WHERE user_id = ? GROUP BY minute "
+            "ORDER BY minute DESC LIMIT 60", [selected["user_id"]])
         if activity.empty:
             st.info("No activity recorded for this user yet.")
         else:
