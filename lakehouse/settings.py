@@ -133,14 +133,21 @@ class KafkaClientSettings(BaseModel):
     platform: KafkaPlatform = Field(
         default="kafka", description="Which profile fills the unset fields: kafka (Apache "
                                      "Kafka) or eventhubs (inside every Event Hubs limit)")
-    compression_type: CompressionType = "lz4"
-    request_timeout_ms: int = Field(default=10_000, gt=0)
-    batch_size: int = Field(default=1_048_576, gt=0)
-    max_request_size: int = Field(default=4_194_304, gt=0)
-    linger_ms: int = Field(default=20, ge=0)
-    delivery_timeout_ms: int = Field(default=30_000, gt=0)
-    connections_max_idle_ms: int = Field(default=540_000, gt=0)
-    metadata_max_age_ms: int = Field(default=300_000, gt=0)
+    # defaults: the kafka profile (the validator below fills every unset field from the
+    # chosen platform's profile, so these are never read apart from it)
+    compression_type: CompressionType = KAFKA_CLIENT_PROFILES["kafka"]["compression_type"]
+    request_timeout_ms: int = Field(default=KAFKA_CLIENT_PROFILES["kafka"]["request_timeout_ms"],
+                                    gt=0)
+    batch_size: int = Field(default=KAFKA_CLIENT_PROFILES["kafka"]["batch_size"], gt=0)
+    max_request_size: int = Field(default=KAFKA_CLIENT_PROFILES["kafka"]["max_request_size"],
+                                  gt=0)
+    linger_ms: int = Field(default=KAFKA_CLIENT_PROFILES["kafka"]["linger_ms"], ge=0)
+    delivery_timeout_ms: int = Field(
+        default=KAFKA_CLIENT_PROFILES["kafka"]["delivery_timeout_ms"], gt=0)
+    connections_max_idle_ms: int = Field(
+        default=KAFKA_CLIENT_PROFILES["kafka"]["connections_max_idle_ms"], gt=0)
+    metadata_max_age_ms: int = Field(
+        default=KAFKA_CLIENT_PROFILES["kafka"]["metadata_max_age_ms"], gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -324,8 +331,8 @@ class KafkaSettings(BaseModel):
         return {**self.python_client_config(), **self._common_tuning(request_timeout_ms)}
 
     def consumer_config(self, request_timeout_ms: int | None = None) -> dict[str, Any]:
-        """kafka-python consumer keyword arguments; request timeout as in `admin_config`."""
-        return {**self.python_client_config(), **self._common_tuning(request_timeout_ms)}
+        """kafka-python consumer keyword arguments: the same knobs as `admin_config`."""
+        return self.admin_config(request_timeout_ms)
 
     def java_tuning_config(self) -> dict[str, str]:
         """The client knobs under their Java names (Spark's producers and consumers)."""

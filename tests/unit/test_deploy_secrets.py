@@ -345,28 +345,30 @@ def test_laptop_profiles_keep_the_default_passwords(
     refuse_default_passwords(settings)
 
 
-def test_up_refuses_before_starting_anything(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse.runtime import kafka_broker, services
+def _cli_outside_the_laptop(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`paystream ARGS` as a deployment would run it: profile azure, no passwords set, a
+    fresh home, and a PostgreSQL DSN on a port nothing listens on."""
+    from tests.conftest import free_port
 
-    def started(*_: Any) -> None:
-        raise AssertionError("`paystream up` started a service before refusing")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("PAYSTREAM_")}
+    env.update({"PAYSTREAM_PROFILE": "azure", "PAYSTREAM_HOME": str(tmp_path / "home"),
+                "PAYSTREAM_POSTGRES_DSN": f"postgresql://owner:pw@127.0.0.1:{free_port()}/db"})
+    return subprocess.run([sys.executable, "-m", "lakehouse.cli", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
 
-    monkeypatch.setattr(kafka_broker, "running_pids", started)
-    settings = settings_from({"PAYSTREAM_PROFILE": "azure"}, monkeypatch)
-    with pytest.raises(PaystreamError, match=ANALYST):
-        services.up(settings)
 
-
-def test_migrate_refuses_before_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lakehouse.postgres_schema as schema
-
-    def connected(*_: Any) -> None:
-        raise AssertionError("migrate connected before refusing")
-
-    monkeypatch.setattr(schema, "connect", connected)
-    settings = settings_from({"PAYSTREAM_PROFILE": "azure"}, monkeypatch)
-    with pytest.raises(PaystreamError, match=ANALYST):
-        schema.migrate(settings)
+@pytest.mark.parametrize("command", ["up", "migrate"])
+def test_up_and_migrate_refuse_before_starting_or_connecting(command: str,
+                                                             tmp_path: Path) -> None:
+    result = _cli_outside_the_laptop(tmp_path, command)
+    assert result.returncode != 0
+    # the refusal, not a connection error: nothing was reached before it
+    assert ANALYST in result.stderr and "connect" not in result.stderr.lower(), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    home = tmp_path / "home"
+    started = [p for p in home.rglob("*")] if home.exists() else []
+    assert not [p for p in started if p.name in ("kafka", "postgres", "pgdata")], started
 
 
 # ------------------------------------------------------------------ Bicep
