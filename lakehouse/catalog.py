@@ -27,7 +27,9 @@ class StreamingQuery:
 
 STREAMING_QUERIES = {
     "instant": StreamingQuery("instant", "transactions"),
-    "stateful": StreamingQuery("stateful_stages", "transactions"),
+    # not `stateful_stages` (it read `transactions`, checking each payload again) nor the
+    # one-task layouts before it: a query cannot resume another's source or state layout
+    "stateful": StreamingQuery("stateful_checked", "transactions_valid"),
     "medallion": StreamingQuery("medallion", "transactions"),
     "alerts_postgres": StreamingQuery("alerts_postgres", "alerts"),
     "alerts_gold": StreamingQuery("alerts_gold", "alerts"),

@@ -164,6 +164,18 @@ def with_postgres(settings: Settings, work: Callable[[Any], None], budget_s: flo
             time.sleep(delay)
 
 
+def postgres_row(row: Sequence[Any], json_columns: Sequence[int] = ()) -> tuple[Any, ...]:
+    """A row PostgreSQL can hold: text cannot contain NUL, nor jsonb the escape \\u0000, so
+    each becomes U+FFFD (a valid payment may carry NUL in an id; the lake keeps it as sent)."""
+    def safe(index: int, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.replace("\x00", "\ufffd")
+        return value.replace("\\u0000", "\\ufffd") if index in json_columns else value
+
+    return tuple(safe(index, value) for index, value in enumerate(row))
+
+
 def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert alerts into payments.alerts; an alert id seen before is left as it is.
 
@@ -174,7 +186,8 @@ def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
         return
     from psycopg2.extras import execute_values
 
-    with_postgres(settings, lambda cur: execute_values(cur, ALERT_INSERT, rows, page_size=1000),
+    safe = [postgres_row(row, json_columns=(9,)) for row in rows]
+    with_postgres(settings, lambda cur: execute_values(cur, ALERT_INSERT, safe, page_size=1000),
                   settings.pipeline.postgres_retry_s)
 
 
@@ -192,8 +205,9 @@ def upsert_decisions(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> Non
         return
     from psycopg2.extras import execute_values
 
+    safe = [postgres_row(row, json_columns=(8, 9, 10)) for row in rows]
     with_postgres(settings,
-                  lambda cur: execute_values(cur, DECISION_INSERT, rows, page_size=1000),
+                  lambda cur: execute_values(cur, DECISION_INSERT, safe, page_size=1000),
                   settings.pipeline.postgres_retry_s)
 
 

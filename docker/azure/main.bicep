@@ -79,6 +79,11 @@ var topics = [
     retentionHours: 168
   }
   {
+    name: 'transactions_valid'
+    partitions: 6
+    retentionHours: 168
+  }
+  {
     name: 'transactions_clean'
     partitions: 6
     retentionHours: 168
