@@ -1,8 +1,7 @@
 """The stateful query alone: generator payments through spark_jobs.stateful_alerts.keyed_rows.
 
-Writes N payments as parquet files of PER rows (one file per micro-batch) shaped as the
-`transactions_valid` records the instant query writes, runs the two stateful stages over
-them at WIDTH buckets into a noop sink, and prints each
+Writes N payments as Kafka-shaped parquet files of PER rows (one file per micro-batch),
+runs the two stateful stages over them at WIDTH buckets into a noop sink, and prints each
 batch's time and the last batches' durationMs. No broker and no lake: it isolates the
 stateful path's per-batch cost from the queries it shares the cores with in `bench e2e`.
 
@@ -25,7 +24,6 @@ from lakehouse.rules import load_rules
 from lakehouse.settings import load_settings
 from lakehouse.spark import build_spark_session
 from producer.generator import GeneratorOptions, PaymentStream
-from spark_jobs import valid_payments
 from spark_jobs.pipeline import KAFKA_SOURCE_SCHEMA
 from spark_jobs.stateful_alerts import keyed_rows
 
@@ -52,16 +50,13 @@ def main(width: int, count: int, per_batch: int) -> None:
         offsets[partition] += 1
     for first in range(0, count, per_batch):
         staging = folder / "staging" / str(first)
-        # what the instant query writes to transactions_valid: checked and typed beforehand
-        valid_payments.records(
-            spark.createDataFrame(rows[first:first + per_batch], KAFKA_SOURCE_SCHEMA),
-            PARTITIONS).coalesce(1).write.parquet(str(staging))
+        spark.createDataFrame(rows[first:first + per_batch], KAFKA_SOURCE_SCHEMA) \
+            .coalesce(1).write.parquet(str(staging))
         next(staging.glob("part-*.parquet")).rename(source / f"batch-{first:09d}.parquet")
     rules = load_rules(settings.rules_file)
-    checked = (spark.readStream.schema(valid_payments.RECORD_SCHEMA)
-               .option("maxFilesPerTrigger", 1).parquet(str(source)))
-    out = keyed_rows(checked, rules,
-                     settings.pipeline.allowed_lateness_s,
+    payments = (spark.readStream.schema(KAFKA_SOURCE_SCHEMA).option("maxFilesPerTrigger", 1)
+                .parquet(str(source)))
+    out = keyed_rows(payments, rules, settings.pipeline.allowed_lateness_s,
                      load_risk(settings.rules_file), None, width)
     began = time.perf_counter()
     query = (out.writeStream.format("noop").outputMode("update")

@@ -27,9 +27,7 @@ class StreamingQuery:
 
 STREAMING_QUERIES = {
     "instant": StreamingQuery("instant", "transactions"),
-    # not `stateful_stages` (it read `transactions`, checking each payload again) nor the
-    # one-task layouts before it: a query cannot resume another's source or state layout
-    "stateful": StreamingQuery("stateful_checked", "transactions_valid"),
+    "stateful": StreamingQuery("stateful_stages", "transactions"),
     "medallion": StreamingQuery("medallion", "transactions"),
     "alerts_postgres": StreamingQuery("alerts_postgres", "alerts"),
     "alerts_gold": StreamingQuery("alerts_gold", "alerts"),

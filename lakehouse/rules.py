@@ -123,29 +123,21 @@ def _event_ms() -> Column:
     return F.unix_millis(F.col("event_time"))
 
 
-def alert_columns(rule: Rule, details: Column, detected_at: Column,
-                  carried: tuple[str, ...] | list[str] = ()) -> list[Column]:
-    """A triggering payment's alert as columns (ALERT_COLUMNS plus the `carried` ones), over
-    columns named as silver names them."""
+def _alerts(rows: DataFrame, rule: Rule, details: Column, detected_at: Column) -> DataFrame:
+    """Shape triggering rows as alerts (with the payment's Kafka time, when the rows carry it)."""
     from pyspark.sql import functions as F
 
-    return [
+    carried = [c for c in CARRIED_COLUMNS if c in rows.columns]
+    return rows.select(
         F.substring(F.sha2(F.concat_ws(":", F.lit(rule.rule_id), F.col("transaction_id")), 256),
                     1, 32).alias("alert_id"),
         F.lit(rule.rule_id).alias("rule_id"),
         F.lit(rule.severity).alias("severity"),
-        *[F.col(c).alias(c) for c in ("transaction_id", "user_id", "merchant_id", "amount_eur",
-                                      "event_time", "event_date")],
+        "transaction_id", "user_id", "merchant_id", "amount_eur", "event_time", "event_date",
         detected_at.alias("detected_at"),
         F.to_json(details).alias("details"),
-        *[F.col(c).alias(c) for c in carried],
-    ]
-
-
-def _alerts(rows: DataFrame, rule: Rule, details: Column, detected_at: Column) -> DataFrame:
-    """Shape triggering rows as alerts (with the payment's Kafka time, when the rows carry it)."""
-    carried = [c for c in CARRIED_COLUMNS if c in rows.columns]
-    return rows.select(*alert_columns(rule, details, detected_at, carried))
+        *carried,
+    )
 
 
 def _haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
@@ -161,20 +153,13 @@ def _haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Col
 # ---- the rules ----------------------------------------------------------------------------
 
 
-def high_amount_hit(rule: Rule) -> tuple[Column, Column]:
-    """high_amount on one payment: whether it fires (amount_eur above the threshold) and the
-    alert's details. The instant query judges each record with it as it arrives."""
+def high_amount(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
+    """A payment whose amount_eur is above the threshold."""
     from pyspark.sql import functions as F
 
     threshold = Decimal(str(rule.param("threshold_eur")))
-    return (F.col("amount_eur") > F.lit(threshold),
-            F.struct(F.lit(str(threshold)).alias("threshold_eur")))
-
-
-def high_amount(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
-    """A payment whose amount_eur is above the threshold."""
-    fires, details = high_amount_hit(rule)
-    return _alerts(rows.where(fires), rule, details, detected_at)
+    hits = rows.where(F.col("amount_eur") > F.lit(threshold))
+    return _alerts(hits, rule, F.struct(F.lit(str(threshold)).alias("threshold_eur")), detected_at)
 
 
 def velocity(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFrame:
@@ -304,9 +289,6 @@ def risky_terminal(rows: DataFrame, rule: Rule, detected_at: Column) -> DataFram
                        F.lit(int(rule.param("delay_days"))).alias("delay_days"))
     return _alerts(hits, rule, details, detected_at)
 
-
-INSTANT_HITS = {"high_amount": high_amount_hit}
-"""Each instant rule as (fires, details) columns over one payment (INSTANT_RULES)."""
 
 RULE_FUNCTIONS = {
     "high_amount": high_amount,

@@ -25,7 +25,7 @@ from lakehouse.settings import Settings
 from spark_jobs import io
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 POSTGRES_QUERY = "alerts_postgres"
@@ -39,28 +39,18 @@ MESSAGE_SCHEMA = (
 )
 
 
-def alert_value(alert: Column, carried: Sequence[str] = ()) -> Column:
-    """An alert (a struct with lakehouse.rules.ALERT_COLUMNS and the `carried` ones) as the
-    JSON value of its Kafka `alerts` record: amount as a string, details as an object."""
-    from pyspark.sql import functions as F
-
-    return F.to_json(F.struct(
-        *[alert[c].alias(c) for c in ("alert_id", "rule_id", "severity", "transaction_id",
-                                      "user_id", "merchant_id")],
-        alert["amount_eur"].cast("string").alias("amount_eur"),
-        alert["event_time"].alias("event_time"), alert["detected_at"].alias("detected_at"),
-        F.from_json(alert["details"], "map<string,string>").alias("details"),
-        *[alert[c].alias(c) for c in carried],
-    )).cast("binary")
-
-
 def to_kafka_messages(alerts: DataFrame) -> DataFrame:
     """Alert rows (lakehouse.rules.ALERT_COLUMNS) as Kafka records: key user_id, JSON value."""
     from pyspark.sql import functions as F
 
     carried = [c for c in ("payment_kafka_time",) if c in alerts.columns]
-    return alerts.select(F.col("user_id").cast("binary").alias("key"),
-                         alert_value(F.struct(*alerts.columns), carried).alias("value"))
+    return alerts.select(
+        F.col("user_id").cast("binary").alias("key"),
+        F.to_json(F.struct(
+            "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
+            F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
+            F.from_json("details", "map<string,string>").alias("details"), *carried,
+        )).cast("binary").alias("value"))
 
 
 def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,

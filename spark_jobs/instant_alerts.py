@@ -1,12 +1,9 @@
-"""Instant alerts and the checked payments: one contract check per record, in real-time mode.
+"""Instant alerts: the rules that judge one payment alone, in Spark real-time mode.
 
 Kafka `transactions` -> the contract check and typing as SQL expressions (no
-Python UDF: real-time mode refuses them) -> each valid payment, typed, to Kafka
-`transactions_valid` (spark_jobs.valid_payments: what the stateful query reads, so
-no payload is checked twice on the alert path) and the instant rules (lakehouse.rules
-INSTANT_HITS, the conditions the batch backfill's rules use) -> Kafka `alerts`.
-No state, no Delta, no shuffle: a record is judged as it arrives. The query runs
-whenever the stateful query does, even with every instant rule disabled. Real-time mode
+Python UDF: real-time mode refuses them) -> the instant rules (lakehouse.rules
+INSTANT_RULES, the same functions the batch backfill runs) -> Kafka `alerts`.
+No state, no Delta, no shuffle: a record is judged as it arrives. Real-time mode
 holds one task slot per `transactions` partition for the whole of its long
 batch (`pipeline.realtime_batch`, the checkpoint interval), so the stream's
 local master gets that many threads on top of the others' (lakehouse.spark).
@@ -20,9 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lakehouse.rules import INSTANT_HITS, Rule, alert_columns, instant_rules, load_rules
+from lakehouse.errors import PaystreamError
+from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
 from lakehouse.settings import Settings
-from spark_jobs import io, valid_payments
+from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -39,40 +37,40 @@ def row_clock() -> Column:
                               .cast("long"))
 
 
-def transform(kafka_rows: DataFrame, rules: dict[str, Rule], valid_partitions: int) -> DataFrame:
-    """Kafka `transactions` records -> Kafka records (valid_payments.RECORD_SCHEMA): each valid
-    payment typed for `transactions_valid`, and the instant rules' alerts for `alerts`, from one
-    contract check per record; pure."""
+def valid_payments(kafka_rows: DataFrame) -> DataFrame:
+    """Kafka `transactions` records that pass the contract, as typed payment columns."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.alert_sink import alert_value
+    from spark_jobs.silver_transactions import check_contract, typed_event_columns
 
-    payments = valid_payments.checked_payments(kafka_rows).withColumn(
-        "payment_kafka_time", F.col("kafka_timestamp"))
-    outputs = [valid_payments.record(valid_partitions)]
-    for rule_id, rule in instant_rules(rules).items():
-        fires, details = INSTANT_HITS[rule_id](rule)
-        alert = F.struct(*alert_columns(rule, details, row_clock(), ["payment_kafka_time"]))
-        outputs.append(F.when(fires, F.struct(
-            F.lit("alerts").alias("topic"), F.lit(None).cast("int").alias("partition"),
-            F.col("user_id").cast("binary").alias("key"),
-            alert_value(alert, ["payment_kafka_time"]).alias("value"))))
-    # inline turns each payment into its records in the same pass (real-time mode allows a
-    # Generate, not a union of two reads); a rule that did not fire leaves a null record.
-    return payments.select(F.inline(F.array(*outputs))).where(F.col("topic").isNotNull())
+    checked = check_contract(kafka_rows.withColumnRenamed("timestamp", "kafka_timestamp"))
+    return (checked.where(F.size("reasons") == 0)
+            .select(*typed_event_columns(), F.col("kafka_timestamp").alias("payment_kafka_time"))
+            .withColumn("event_date", F.to_date("event_time")))
+
+
+def transform(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
+    """Kafka `transactions` records -> alert records for `alerts` (key, value); pure."""
+    from functools import reduce
+
+    from spark_jobs.alert_sink import to_kafka_messages
+
+    payments = valid_payments(kafka_rows)
+    frames = [RULE_FUNCTIONS[rule_id](payments, rule, row_clock())
+              for rule_id, rule in instant_rules(rules).items()]
+    if not frames:
+        raise PaystreamError("no instant rule is enabled in the rules file")
+    return to_kafka_messages(reduce(lambda a, b: a.unionByName(b), frames))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start Kafka `transactions` -> contract check -> Kafka `transactions_valid`, and the
-    instant rules -> Kafka `alerts`."""
-    from lakehouse.topics import topic_specs
+    """Start Kafka `transactions` -> instant rules -> Kafka `alerts`."""
     from spark_jobs.alert_sink import alerts_topic_writer
 
     realtime = settings.pipeline.instant_realtime and not available_now
     source = io.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
-    partitions = {spec.name: spec for spec in topic_specs(settings)}[valid_payments.TOPIC]
-    records = transform(source, load_rules(settings.rules_file), partitions.partitions)
-    writer = alerts_topic_writer(records, settings, QUERY_NAME, topic=None)
+    writer = alerts_topic_writer(transform(source, load_rules(settings.rules_file)), settings,
+                                 QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()
     if not realtime:  # PAYSTREAM_PIPELINE__INSTANT_REALTIME=false: 0-second micro-batches

@@ -78,20 +78,19 @@ def queries_for(layers: Sequence[str], enabled_rules: Sequence[str],
     """The queries that run the given layers: all of them means the whole pipeline.
 
     An alert query whose rules are all disabled does not run, unless it also makes the risk
-    decisions (`decisions`: pipeline.risk_decisions), which the decisions sink carries; the
-    instant query runs whenever the stateful one does, as it checks the payments it reads.
+    decisions (`decisions`: pipeline.risk_decisions), which the decisions sink carries.
     """
     from lakehouse.rules import BEHAVIOUR_RULES, INSTANT_RULES, MERCHANT_RULES, USER_RULES
 
     ordered = [layer for layer in LAYERS if layer in layers]
     if ordered != list(LAYERS):
         return ordered
-    enabled = set(enabled_rules)
-    stateful = bool(set(USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES) & enabled) or decisions
-    skipped = {"stateful": not stateful,
-               "instant": not (set(INSTANT_RULES) & enabled or stateful),
-               "decisions_postgres": not decisions}
-    return [name for name in ALL_QUERIES if not skipped.get(name, False)]
+    families = {"instant": INSTANT_RULES,
+                "stateful": USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES}
+    return [name for name in ALL_QUERIES
+            if (name != "decisions_postgres" or decisions)
+            and (name not in families or set(families[name]) & set(enabled_rules)
+                 or (name == "stateful" and decisions))]
 
 
 KAFKA_SOURCE_SCHEMA = (
@@ -130,10 +129,11 @@ def _enabled_rules(settings: Settings) -> list[str]:
 
 def realtime_threads(settings: Settings) -> int:
     """Task threads real-time mode holds: one per `transactions` partition (0 when off)."""
+    from lakehouse.rules import INSTANT_RULES
     from lakehouse.topics import topic_specs
 
-    running = queries_for(LAYERS, _enabled_rules(settings), settings.pipeline.risk_decisions)
-    if not settings.pipeline.instant_realtime or "instant" not in running:
+    enabled = set(_enabled_rules(settings))
+    if not settings.pipeline.instant_realtime or not set(INSTANT_RULES) & enabled:
         return 0
     specs = {spec.name: spec for spec in topic_specs(settings)}
     # One held slot per partition, plus slots for the other queries' tasks to start at once

@@ -89,13 +89,6 @@ PAYLOAD_COLUMNS = ("user_id", "card_id", "amount", "currency", "merchant_id",
 """What makes two records of one transaction_id the same payment (a resend) or a conflict."""
 
 
-def payload_sha256() -> Column:
-    """The SHA-256 of a typed payment's PAYLOAD_COLUMNS: equal for a resend, not a conflict."""
-    from pyspark.sql import functions as F
-
-    return F.sha2(F.to_json(F.struct(*PAYLOAD_COLUMNS)), 256)
-
-
 def to_silver_rows(checked: DataFrame, batch_id: int) -> DataFrame:
     """Valid checked rows as typed silver rows with amount_eur and their source coordinates."""
     from pyspark.sql import functions as F
@@ -108,9 +101,10 @@ def to_silver_rows(checked: DataFrame, batch_id: int) -> DataFrame:
         "kafka_timestamp",
         "ingest_time",
     )
+    payload = F.sha2(F.to_json(F.struct(*PAYLOAD_COLUMNS)), 256)
     return (
         rows.withColumn("event_date", F.to_date("event_time"))
-        .withColumn("payload_sha256", payload_sha256())
+        .withColumn("payload_sha256", payload)
         .withColumn("silver_batch_id", F.lit(batch_id).cast("long"))
         .withColumn("silver_time", F.current_timestamp())
         .select("transaction_id", "user_id", "card_id", "amount", "currency", "amount_eur",

@@ -1,8 +1,8 @@
 """Stateful alerts: the rules that need history, on keyed state in RocksDB, off the lake's path.
 
-One micro-batch query (0-second trigger): Kafka `transactions_valid` (the payments
-the instant query checked and typed once, spark_jobs.valid_payments) -> two chained
-transformWithState stages written in Java (spark_jobs/jvm, compiled by lakehouse.jvm_build) -> Kafka
+One micro-batch query (0-second trigger): Kafka `transactions` -> the same
+contract check and typing as silver (Spark SQL) -> two chained transformWithState
+stages written in Java (spark_jobs/jvm, compiled by lakehouse.jvm_build) -> Kafka
 `alerts` (and `decisions`); the alert sinks carry them on.
 
 - The user stage (UserStage.java) is keyed by Kafka partition bucket, so it sees all of a
@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.catalog import STREAMING_QUERIES, Catalog
+from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig, load_risk
 from lakehouse.rules import (
@@ -42,16 +42,17 @@ from lakehouse.rules import (
     lookback_seconds,
 )
 from lakehouse.settings import Settings
-from spark_jobs import io, valid_payments
+from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 QUERY_NAME = "stateful"
-CHECKPOINT = STREAMING_QUERIES["stateful"].checkpoint
-"""A lake with a checkpoint of an earlier layout (another source or state layout) starts this
-query afresh beside it, from the payments the instant query checks from then on."""
+CHECKPOINT = "stateful_stages"
+"""Not `stateful`, `stateful_keyed` nor `stateful_behaviour` (earlier layouts: one key, one
+task): a query cannot resume another's state layout, so a lake that has one starts this query
+afresh beside it."""
 KEYED_RULES = USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES
 ALERT_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
@@ -115,18 +116,23 @@ def processor_config(rules: dict[str, Rule], lateness_s: int,
     })
 
 
-def stage_input(valid_records: DataFrame, rules: dict[str, Rule]) -> DataFrame:
-    """Records of Kafka `transactions_valid` (spark_jobs.valid_payments: payments the instant
-    query checked and typed) as the processor's input rows; no payload is parsed again."""
+def valid_payments(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
+    """Kafka `transactions` records as the processor's input rows, valid ones only (Spark SQL)."""
     from pyspark.sql import functions as F
 
+    from spark_jobs import bronze_transactions_raw
+    from spark_jobs.silver_transactions import check_contract, to_silver_rows
+
+    checked = check_contract(bronze_transactions_raw.transform(kafka_rows))
     tickets = F.create_map(*[
         item for mcc, eur in sorted(elevated_ticket_eur(rules["compromised_merchant"]).items())
         for item in (F.lit(mcc), F.lit(eur))])
     elevated = F.coalesce(
         F.col("amount_eur") >= F.try_element_at(tickets, F.col("merchant_category")),
         F.lit(False))
-    return (valid_payments.payments(valid_records)
+    return (to_silver_rows(checked.where(F.size("reasons") == 0), 0)
+            .withColumn("event_ms", F.unix_millis("event_time"))
+            .withColumn("kafka_ms", F.unix_millis("kafka_timestamp"))
             .withColumn("elevated", elevated)
             .withColumn("kind", F.lit("payment"))
             .withColumn("label", F.lit(None).cast("string"))
@@ -155,16 +161,16 @@ def label_rows(kafka_rows: DataFrame) -> DataFrame:
         F.unix_millis("m.labelled_at").alias("labelled_ms"))
 
 
-def keyed_rows(valid_records: DataFrame, rules: dict[str, Rule], lateness_s: int,
+def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
                risk: RiskConfig | None = None, labels: DataFrame | None = None,
                partitions: int | None = None) -> DataFrame:
-    """Kafka `transactions_valid` (and `labels`) records -> the stages' output rows
-    (OUTPUT_SCHEMA plus event_date): alerts, and with `risk` one decision per new payment.
-    Each stage is spread over `partitions` tasks (default: spark.sql.shuffle.partitions)."""
+    """Kafka `transactions` (and `labels`) records -> the stages' output rows (OUTPUT_SCHEMA
+    plus event_date): alerts, and with `risk` one decision per new payment. Each stage is
+    spread over `partitions` tasks (default: the session's spark.sql.shuffle.partitions)."""
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    payments = stage_input(valid_records, rules)
+    payments = valid_payments(kafka_rows, rules)
     if labels is not None:
         payments = payments.unionByName(label_rows(labels))
     spark = payments.sparkSession
@@ -177,10 +183,10 @@ def keyed_rows(valid_records: DataFrame, rules: dict[str, Rule], lateness_s: int
         "event_date", F.to_date("event_time"))
 
 
-def transform(valid_records: DataFrame, rules: dict[str, Rule], lateness_s: int,
+def transform(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
               risk: RiskConfig | None = None, labels: DataFrame | None = None) -> DataFrame:
-    """Kafka `transactions_valid` records -> alert rows of the keyed rules (alert columns)."""
-    return only_alerts(keyed_rows(valid_records, rules, lateness_s, risk, labels))
+    """Kafka `transactions` records -> alert rows of the keyed rules (the alert columns)."""
+    return only_alerts(keyed_rows(kafka_rows, rules, lateness_s, risk, labels))
 
 
 def only_alerts(rows: DataFrame) -> DataFrame:
@@ -262,10 +268,10 @@ def check_width(settings: Settings, width: int) -> None:
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start Kafka `transactions_valid` -> user stage -> merchant stage -> Kafka `alerts`."""
+    """Start Kafka `transactions` -> user stage -> merchant stage -> Kafka `alerts`."""
     from spark_jobs.alert_sink import alerts_topic_writer
 
-    source = io.read_kafka_stream(spark, settings, valid_payments.TOPIC,
+    source = io.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
     rules = load_rules(settings.rules_file)
     behaviour = settings.pipeline.risk_decisions or any(

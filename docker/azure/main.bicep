@@ -79,11 +79,6 @@ var topics = [
     retentionHours: 168
   }
   {
-    name: 'transactions_valid'
-    partitions: 6
-    retentionHours: 168
-  }
-  {
     name: 'transactions_clean'
     partitions: 6
     retentionHours: 168

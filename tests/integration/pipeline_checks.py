@@ -11,8 +11,8 @@ from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
 from lakehouse.topics import admin_client, reconcile_topics, topic_specs
 
-PIPELINE_TOPICS = ("transactions", "transactions_valid", "transactions_clean", "alerts",
-                   "transactions_dlq", "decisions", "labels")
+PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq", "decisions",
+                   "labels")
 SCHEMA_FAULTS = {"malformed_json", "missing_field", "wrong_type", "non_positive_amount",
                  "unknown_currency", "bad_timestamp", "oversized"}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lakehouse.catalog import STREAMING_QUERIES, Catalog
+from lakehouse.catalog import Catalog
 from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import KafkaSettings, Settings, load_settings
 from tests.conftest import alive, free_port_run, run_cli
@@ -137,8 +137,7 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         # cluster: min.insync.replicas 2 of 3 still holds, so every payment is acknowledged;
         # the stream carries on (its Kafka clients fail over); `up` brings the node back.
         lake = home / "lake"
-        stateful_checkpoint = Catalog(lake).checkpoint(STREAMING_QUERIES["stateful"].checkpoint)
-        stateful = Path(stateful_checkpoint) / "commits"
+        stateful = Path(Catalog(lake).checkpoint("stateful_stages")) / "commits"
         live_log = tmp_path / "live-stream.log"
         with open(live_log, "wb") as out_file:
             live = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "stream"],

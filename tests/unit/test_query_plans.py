@@ -8,10 +8,10 @@ from lakehouse.rules import load_rules
 from lakehouse.settings import Settings, load_settings
 
 
-def _kafka_stream(spark, settings: Settings, topic: str = "transactions"):  # type: ignore[no-untyped-def]
+def _kafka_stream(spark, settings: Settings):  # type: ignore[no-untyped-def]
     from spark_jobs import io
 
-    return io.read_kafka_stream(spark, settings, topic)
+    return io.read_kafka_stream(spark, settings, "transactions")
 
 
 def _relations(frame) -> str:  # type: ignore[no-untyped-def]
@@ -22,9 +22,8 @@ def test_instant_and_stateful_queries_read_kafka_and_nothing_else(spark, tmp_pat
     from spark_jobs import instant_alerts, stateful_alerts
 
     settings = load_settings(lake_root=tmp_path / "lake")
-    for frame in (instant_alerts.transform(_kafka_stream(spark, settings), load_rules(), 6),
-                  stateful_alerts.transform(_kafka_stream(spark, settings, "transactions_valid"),
-                                            load_rules(), 1800)):
+    for frame in (instant_alerts.transform(_kafka_stream(spark, settings), load_rules()),
+                  stateful_alerts.transform(_kafka_stream(spark, settings), load_rules(), 1800)):
         plan = _relations(frame)
         assert "StreamingRelation" in plan and "kafka" in plan
         assert "delta" not in plan.lower() and "Relation[" not in plan, plan[:2000]

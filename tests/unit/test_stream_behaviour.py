@@ -79,7 +79,6 @@ def _day(text: str) -> int:
 
 def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # type: ignore[no-untyped-def]
     """Run the stateful query's rows over the days, returning its decisions and alerts."""
-    from spark_jobs import valid_payments
     from spark_jobs.stateful_alerts import keyed_rows
 
     sources = {name: folder / name for name in ("transactions", "labels")}
@@ -89,8 +88,7 @@ def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # t
     streams = {name: spark.readStream.schema(KAFKA_SOURCE_SCHEMA).parquet(str(path))
                for name, path in sources.items()}
     name = f"behaviour_{uuid.uuid4().hex[:8]}"
-    checked = valid_payments.records(streams["transactions"], 2)  # what the instant query writes
-    rows = keyed_rows(checked, _rules(), LATENESS_S, load_risk(RULES_PATH),
+    rows = keyed_rows(streams["transactions"], _rules(), LATENESS_S, load_risk(RULES_PATH),
                       streams["labels"])
     query = (rows.writeStream.format("memory").queryName(name).outputMode("update")
              .option("checkpointLocation", str(folder / "checkpoint")).start())

@@ -48,14 +48,13 @@ def _commit(checkpoint: Path, batch: int, offsets: tuple[int, int], at: float) -
 
 
 def test_query_progress_reads_the_last_committed_batch(tmp_path: Path) -> None:
-    checkpoint = tmp_path / "_checkpoints" / "instant"
+    checkpoint = tmp_path / "_checkpoints" / "stateful_stages"
     _commit(checkpoint, 0, (100, 100), 1_000.0)
     _commit(checkpoint, 1, (150, 170), 1_010.0)
     (checkpoint / "offsets" / "2").write_text(OFFSET_FILE % (400, 400))  # started, not committed
     found = {p.query: p for p in query_progress(tmp_path, {"transactions": {0: 200, 1: 200}})}
-    assert found["stateful"].topic == "transactions_valid" and found["stateful"].batch is None
-    instant = found["instant"]
-    assert instant.batch == 1
-    assert instant.lag_records == 50 + 30
-    assert instant.records_per_s == pytest.approx(12.0)
+    stateful = found["stateful"]
+    assert stateful.batch == 1
+    assert stateful.lag_records == 50 + 30
+    assert stateful.records_per_s == pytest.approx(12.0)
     assert found["medallion"].batch is None and found["medallion"].lag_records is None

@@ -33,10 +33,10 @@ def test_plan(state: TopicState | None, expected: list[tuple[str, bool]]) -> Non
     assert all(c.topic == "transactions" for c in changes)
 
 
-def test_project_topics_file_has_the_seven_topics() -> None:
+def test_project_topics_file_has_the_six_topics() -> None:
     specs = {s.name: s for s in load_topic_specs(PROJECT_ROOT / "config" / "kafka_topics.yaml")}
-    assert set(specs) == {"transactions", "transactions_valid", "transactions_clean", "alerts",
-                          "transactions_dlq", "decisions", "labels"}
+    assert set(specs) == {"transactions", "transactions_clean", "alerts", "transactions_dlq",
+                          "decisions", "labels"}
     assert all(s.replication_factor == 1 and "retention.ms" in s.config for s in specs.values())
     assert specs["transactions"].config["cleanup.policy"] == "delete"  # defaults merged in
 
