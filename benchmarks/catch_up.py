@@ -39,10 +39,11 @@ def main() -> None:
         query.awaitTermination()
         took = time.perf_counter() - began
         rows = sum(p["numInputRows"] for p in query.recentProgress)
-        stages = ", ".join(f"{tasks} tasks on {'+'.join(ran)}"
-                           for tasks, ran in stage_tasks(spark, query))
+        stages = stage_tasks(spark, query)
         print(f"{name:<19} {rows:>8,} rows in {took:6.1f} s = {rows / took:7,.0f} rows/s; "
-              f"last batch's stages: {stages}", flush=True)
+              f"last batch: {len(stages)} stages of "
+              + ", ".join(str(tasks) for tasks, _ in stages) + " tasks, on executors "
+              + "+".join(sorted({e for _, ran in stages for e in ran})), flush=True)
     spark.stop()
 
 

@@ -65,8 +65,9 @@ class E2EReport:
             "rows before the run)",
             "query rates    " + ", ".join(f"{name} {rate:,.0f} rows/s"
                                           for name, rate in sorted(self.query_rates.items())),
-            *[f"{name:<14} stages of its last batch: " + ", ".join(
-                f"{tasks} tasks on {'+'.join(executors)}" for tasks, executors in stages)
+            *[f"{name:<14} last batch: {len(stages)} stages of "
+              + ", ".join(str(tasks) for tasks, _ in stages) + " tasks, on executors "
+              + "+".join(sorted({e for _, ran in stages for e in ran}))
               for name, stages in sorted(self.stage_tasks.items())],
             "target: >= 3,000 events/s end to end now, 10,000 the goal",
         ]
