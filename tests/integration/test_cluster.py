@@ -29,8 +29,8 @@ from tests.integration.pipeline_checks import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EVENTS = 3_000
-MORE_EVENTS = 2_000
+EVENTS = 1_500
+MORE_EVENTS = 1_000
 
 
 def _cluster_env(settings: Settings, home: Path) -> dict[str, str]:
