@@ -99,7 +99,7 @@ def run_suites(spark: SparkSession, settings: Settings,
     source = context.data_sources.add_or_update_spark(name="paystream_lake")
     outcomes = []
     for table, frame in frames.items():
-        suite = context.suites.add_or_update(SUITES[table]())
+        suite = context.suites.add_or_update(SUITES[table](settings))
         asset_name = table.replace(".", "_")
         try:
             asset = source.get_asset(asset_name)

@@ -3,7 +3,7 @@
 Every expectation carries a severity: `critical` ones fail the data_quality
 DAG run (and `paystream dq`); `warning` ones are reported only. The allowed
 values come from the project's own sources of truth (the event contract, the
-FX table, config/rules.yaml), so a suite cannot drift from the pipeline.
+FX table, the rules file the pipeline reads), so a suite cannot drift from the pipeline.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from lakehouse.event_contract import QUARANTINE_REASONS, contract_limits, supported_currencies
 from lakehouse.rules import SEVERITIES, load_rules
+from lakehouse.settings import Settings
 
 CRITICAL = FailureSeverity.CRITICAL
 WARNING = FailureSeverity.WARNING
@@ -27,7 +28,7 @@ def _not_null(*columns: str) -> list[Any]:
     return [gxe.ExpectColumnValuesToNotBeNull(column=c, severity=CRITICAL) for c in columns]
 
 
-def bronze_transactions_raw() -> gx.ExpectationSuite:
+def bronze_transactions_raw(settings: Settings) -> gx.ExpectationSuite:
     """Every Kafka record once, with its coordinates."""
     return gx.ExpectationSuite(name="bronze_transactions_raw", expectations=[
         *_not_null("topic", "partition", "offset", "kafka_timestamp", "ingest_time"),
@@ -36,7 +37,7 @@ def bronze_transactions_raw() -> gx.ExpectationSuite:
     ])
 
 
-def silver_transactions() -> gx.ExpectationSuite:
+def silver_transactions(settings: Settings) -> gx.ExpectationSuite:
     """Typed, valid, unique payments; times within the contract's bounds; fresh."""
     limits = contract_limits()
     return gx.ExpectationSuite(name="silver_transactions", expectations=[
@@ -55,7 +56,7 @@ def silver_transactions() -> gx.ExpectationSuite:
     ])
 
 
-def silver_quarantine() -> gx.ExpectationSuite:
+def silver_quarantine(settings: Settings) -> gx.ExpectationSuite:
     """Every quarantined record keeps its coordinates and a known reason."""
     return gx.ExpectationSuite(name="silver_quarantine", expectations=[
         *_not_null("source_topic", "source_partition", "source_offset", "primary_reason"),
@@ -66,20 +67,22 @@ def silver_quarantine() -> gx.ExpectationSuite:
     ])
 
 
-def gold_alerts() -> gx.ExpectationSuite:
-    """Unique alerts of known rules with valid severities."""
+def gold_alerts(settings: Settings) -> gx.ExpectationSuite:
+    """Unique alerts of the rules the pipeline runs with (settings.rules_file, which
+    PAYSTREAM_RULES_FILE sets), with valid severities."""
     return gx.ExpectationSuite(name="gold_alerts", expectations=[
         *_not_null("alert_id", "rule_id", "severity", "transaction_id", "user_id",
                    "event_time", "detected_at"),
         gxe.ExpectColumnValuesToBeUnique(column="alert_id", severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeInSet(column="rule_id", value_set=sorted(load_rules()),
+        gxe.ExpectColumnValuesToBeInSet(column="rule_id",
+                                        value_set=sorted(load_rules(settings.rules_file)),
                                         severity=CRITICAL),
         gxe.ExpectColumnValuesToBeInSet(column="severity", value_set=list(SEVERITIES),
                                         severity=CRITICAL),
     ])
 
 
-def gold_daily_report() -> gx.ExpectationSuite:
+def gold_daily_report(settings: Settings) -> gx.ExpectationSuite:
     """One report per date whose totals match silver for that date."""
     return gx.ExpectationSuite(name="gold_daily_report", expectations=[
         *_not_null("report_date", "payments"),
@@ -98,4 +101,4 @@ SUITES = {
     "gold.alerts": gold_alerts,
     "gold.daily_report": gold_daily_report,
 }
-"""The suite of each table, by table name."""
+"""The suite of each table, by table name, built from the settings the pipeline runs with."""
