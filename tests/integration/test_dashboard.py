@@ -181,9 +181,13 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
             page.on("console", lambda message: errors.append(message.text)
                     if message.type == "error" and "Failed to load resource" not in message.text
                     else None)
+            # the root URL opens the live alerts under their own URL
+            page.goto(f"{served_dashboard}/")
+            page.wait_for_selector(f"h1:has-text('{PAGES['live_alerts']}')", timeout=90_000)
+            page.wait_for_url(f"{served_dashboard}/live_alerts", timeout=30_000)
             for path, heading in PAGES.items():
-                # the default page lives at the root URL
-                page.goto(f"{served_dashboard}/{'' if path == 'live_alerts' else path}")
+                # every page's URL works when pasted, the live alerts' too
+                page.goto(f"{served_dashboard}/{path}")
                 page.wait_for_selector(f"h1:has-text('{heading}')", timeout=90_000)
                 if path == "live_alerts":
                     page.wait_for_selector(f"h3:has-text('Alert {newest}')", timeout=90_000)
