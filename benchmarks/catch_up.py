@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from lakehouse.settings import load_settings
 from lakehouse.spark import build_spark_session
-from spark_jobs.bench_e2e import stage_tasks
+from spark_jobs.bench_e2e import stage_summary, stage_tasks
 from spark_jobs.pipeline import LAYERS, _enabled_rules, _starter, ensure_tables, queries_for
 
 
@@ -39,11 +39,8 @@ def main() -> None:
         query.awaitTermination()
         took = time.perf_counter() - began
         rows = sum(p["numInputRows"] for p in query.recentProgress)
-        stages = stage_tasks(spark, query)
         print(f"{name:<19} {rows:>8,} rows in {took:6.1f} s = {rows / took:7,.0f} rows/s; "
-              f"last batch: {len(stages)} stages of "
-              + ", ".join(str(tasks) for tasks, _ in stages) + " tasks, on executors "
-              + "+".join(sorted({e for _, ran in stages for e in ran})), flush=True)
+              f"last batch: {stage_summary(stage_tasks(spark, query))}", flush=True)
     spark.stop()
 
 

@@ -65,9 +65,7 @@ class E2EReport:
             "rows before the run)",
             "query rates    " + ", ".join(f"{name} {rate:,.0f} rows/s"
                                           for name, rate in sorted(self.query_rates.items())),
-            *[f"{name:<14} last batch: {len(stages)} stages of "
-              + ", ".join(str(tasks) for tasks, _ in stages) + " tasks, on executors "
-              + "+".join(sorted({e for _, ran in stages for e in ran}))
+            *[f"{name:<14} last batch: {stage_summary(stages)}"
               for name, stages in sorted(self.stage_tasks.items())],
             "target: >= 3,000 events/s end to end now, 10,000 the goal",
         ]
@@ -253,6 +251,12 @@ def stage_tasks(spark: Any, query: Any) -> list[tuple[int, list[str]]]:
             found.append((int(attempt["numTasks"]),
                           sorted({str(t.get("executorId")) for t in tasks})))
     return found
+
+
+def stage_summary(stages: list[tuple[int, list[str]]]) -> str:
+    """Stages (stage_tasks) in one phrase: how many, their task counts, the executors."""
+    return (f"{len(stages)} stages of " + ", ".join(str(tasks) for tasks, _ in stages)
+            + " tasks, on executors " + "+".join(sorted({e for _, ran in stages for e in ran})))
 
 
 def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
