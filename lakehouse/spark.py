@@ -105,6 +105,7 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
         # Several streaming queries share the session: each runs in its own pool, so the lake's
         # big batches never queue the alert queries' small ones (spark_jobs.pipeline).
         .config("spark.scheduler.mode", "FAIR")
+        .config("spark.sql.codegen.cache.maxEntries", "10000")
         .config("spark.databricks.delta.snapshotPartitions", "2")
         # The per-commit .crc checksum costs ~1 s a commit on 2 cores; readers do not need it.
         .config("spark.databricks.delta.writeChecksumFile.enabled", "false")
