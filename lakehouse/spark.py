@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 from lakehouse.cloud_storage import lake_on_azure, spark_hadoop_options
 from lakehouse.jars import jars_missing_from, resolve_jars
 from lakehouse.runtime.java import find_java
-from lakehouse.settings import Settings
+from lakehouse.settings import CONFIG_DIR, Settings
 from lakehouse.versions import jvm_versions
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+SCHEDULER_POOLS_FILE = CONFIG_DIR / "fairscheduler.xml"
+"""The FAIR scheduler's pools: one per pipeline query (spark_jobs.pipeline)."""
 
 
 def pyspark_jars_dir() -> Path:
@@ -105,6 +108,9 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
         # Several streaming queries share the session: each runs in its own pool, so the lake's
         # big batches never queue the alert queries' small ones (spark_jobs.pipeline).
         .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", str(SCHEDULER_POOLS_FILE))
+        # Generated classes shared by every query: Spark's default of 100 thrashed across the
+        # six queries (390 Janino compiles a minute at 1,000 events/s, each one also JIT work).
         .config("spark.sql.codegen.cache.maxEntries", "10000")
         .config("spark.databricks.delta.snapshotPartitions", "2")
         # The per-commit .crc checksum costs ~1 s a commit on 2 cores; readers do not need it.
