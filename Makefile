@@ -46,9 +46,10 @@ test: setup ## run the whole suite on real services (own ports and state), then 
 unit: setup ## run only the unit tests (no services)
 	$(PYTEST) tests/unit
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy and the import floors (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 compose-up: ## build the image and start the Docker Compose stack (needs a Docker engine)
 	@docker compose version >/dev/null 2>&1 || { echo "docker compose not found: install Docker Engine with the Compose v2 plugin, or run the same platform without it: make demo"; exit 1; }

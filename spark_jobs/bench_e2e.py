@@ -293,7 +293,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     _wait_for_first_batch(spark, runner, expected, deadline=time.perf_counter() + 300)
     started_ms = int(time.time() * 1000)
     produced = subprocess.run(
-        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", str(rate), "--duration",
+        [sys.executable, "-m", "paystream.cli", "produce", "--rate", str(rate), "--duration",
          str(duration_s), "--quiet", "--fraud-rate", "0.02"],
         capture_output=True, text=True, check=False)
     match = re.search(r"sent ([\d,]+)", produced.stdout)

@@ -95,7 +95,7 @@ def run_cli(
     """Run `paystream ARGS` in a subprocess, as a user would, and capture its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "lakehouse.cli", *args],
+        [sys.executable, "-m", "paystream.cli", *args],
         capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
         cwd=Path(__file__).resolve().parent.parent,
     )

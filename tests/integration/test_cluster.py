@@ -64,7 +64,7 @@ def _records(env: dict[str, str]) -> int:
 
 def _cli_process(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """`paystream ARGS` started in the background, its output captured."""
-    return subprocess.Popen([sys.executable, "-m", "lakehouse.cli", *args],
+    return subprocess.Popen([sys.executable, "-m", "paystream.cli", *args],
                             env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -140,7 +140,7 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         stateful = Path(Catalog(lake).checkpoint("stateful_stages")) / "commits"
         live_log = tmp_path / "live-stream.log"
         with open(live_log, "wb") as out_file:
-            live = subprocess.Popen([sys.executable, "-m", "lakehouse.cli", "stream"],
+            live = subprocess.Popen([sys.executable, "-m", "paystream.cli", "stream"],
                                     env={**os.environ, **env}, stdout=out_file,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         try:

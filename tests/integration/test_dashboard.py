@@ -138,7 +138,7 @@ def served_dashboard(reported: Lake) -> Iterator[str]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.cli", "dashboard", "--server.port", str(port),
+            [sys.executable, "-m", "paystream.cli", "dashboard", "--server.port", str(port),
              "--server.runOnSave", "false"], stdout=out, stderr=subprocess.STDOUT,
             env=os.environ.copy(), cwd=APP_DIR.parent, start_new_session=True)
     deadline = time.monotonic() + 60

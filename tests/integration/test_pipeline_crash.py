@@ -48,7 +48,7 @@ def _start_stream(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`paystream stream` in its own process group, its output appended to `log`."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.cli", "stream"], env={**os.environ, **env},
+            [sys.executable, "-m", "paystream.cli", "stream"], env={**os.environ, **env},
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             cwd=Path(__file__).resolve().parents[2])
 
@@ -56,7 +56,7 @@ def _start_stream(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 def _start_producer(env: dict[str, str], seed: int) -> subprocess.Popen[str]:
     """A live producer (no count, no duration: it sends until SIGTERM)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", "40", "--fraud-rate",
+        [sys.executable, "-m", "paystream.cli", "produce", "--rate", "40", "--fraud-rate",
          "0.05", "--fault-rate", "0.05", "--seed", str(seed), "--quiet"],
         env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[2])
@@ -205,7 +205,7 @@ def test_sigterm_stops_the_pipeline_cleanly(live_services: Settings, tmp_path: P
     log = tmp_path / "stream.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.cli", "stream"],
+            [sys.executable, "-m", "paystream.cli", "stream"],
             env={**os.environ, "PAYSTREAM_LAKE_ROOT": str(lake)}, stdout=out,
             stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     deadline = time.monotonic() + 180

@@ -109,7 +109,7 @@ def test_produce_without_count_runs_until_sigterm_and_everything_acknowledged_ar
     admin.create_topics([NewTopic(unique_topic, 3, 1)], wait_for_metadata=True)
     admin.close()
     process = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse.cli", "produce", "--rate", "200", "--fault-rate",
+        [sys.executable, "-m", "paystream.cli", "produce", "--rate", "200", "--fault-rate",
          "0.02", "--topic", unique_topic, "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     try:

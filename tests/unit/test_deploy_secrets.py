@@ -354,7 +354,7 @@ def _cli_outside_the_laptop(tmp_path: Path, *args: str) -> subprocess.CompletedP
            if not name.startswith("PAYSTREAM_")}
     env.update({"PAYSTREAM_PROFILE": "azure", "PAYSTREAM_HOME": str(tmp_path / "home"),
                 "PAYSTREAM_POSTGRES_DSN": f"postgresql://owner:pw@127.0.0.1:{free_port()}/db"})
-    return subprocess.run([sys.executable, "-m", "lakehouse.cli", *args], env=env, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "paystream.cli", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.cli import build_parser
+from paystream.cli import build_parser
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.cli import main
 from lakehouse.jars import artifact_name, jars_missing_from, pom_xml
 from lakehouse.runtime.java import parse_java_major
 from lakehouse.runtime.kafka_broker import server_properties
 from lakehouse.runtime.processes import port_is_free
 from lakehouse.settings import KafkaSettings
 from lakehouse.versions import jvm_versions
+from paystream.cli import main
 
 
 @pytest.mark.parametrize(

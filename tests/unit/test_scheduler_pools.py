@@ -1,4 +1,4 @@
-"""The FAIR scheduler declares one pool per pipeline query, so Spark never warns of a missing one."""
+"""The FAIR scheduler has one pool per pipeline query: Spark never warns of a missing one."""
 
 from __future__ import annotations
 
