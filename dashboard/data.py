@@ -40,7 +40,8 @@ class AlertFilter:
 
 def alerts_query(f: AlertFilter, limit: int) -> tuple[str, list[Any]]:
     """SQL and parameters for the newest alerts matching the filter (pure)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if f.rules:
         where.append("rule_id = ANY(%s)")
         params.append(list(f.rules))
