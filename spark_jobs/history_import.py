@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +124,36 @@ def _kafka_schema() -> Any:
         T.StructField("headers", T.ArrayType(header))])
 
 
+@contextmanager
+def staged_chunk(settings: Settings, records: list[tuple[Any, ...]]) -> Iterator[Path]:
+    """The chunk's Kafka-shaped rows in a Parquet file under Spark's scratch folder.
+
+    Spark then reads the rows from the file: a local list in createDataFrame travels inside
+    the tasks themselves (megabytes each, a "task of very large size" warning per stage).
+    """
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    header = pa.struct([("key", pa.string()), ("value", pa.binary())])
+    schema = pa.schema([("key", pa.binary()), ("value", pa.binary()), ("topic", pa.string()),
+                        ("partition", pa.int32()), ("offset", pa.int64()),
+                        ("timestamp", pa.timestamp("us", tz="UTC")),
+                        ("headers", pa.list_(header))])
+    columns: list[Sequence[Any]] = (list(zip(*records, strict=True)) if records
+                                    else [[] for _ in schema.names])
+    table = pa.table({name: pa.array(column, type=schema.field(name).type)
+                      for name, column in zip(schema.names, columns, strict=True)},
+                     schema=schema)
+    scratch = settings.home / "spark" / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="import-chunk-", dir=scratch) as folder:
+        path = Path(folder) / "chunk.parquet"
+        pq.write_table(table, path)
+        yield path
+
+
 class ChunkLoader:
     """Lands one chunk of Kafka-shaped rows in bronze, silver, quarantine and gold.labels."""
 
@@ -136,9 +167,15 @@ class ChunkLoader:
     def land(self, chunk: int, records: list[tuple[Any, ...]],
              labels: list[Label], summary: ImportSummary) -> None:
         """Check, type, deduplicate and append one chunk; count what happened."""
+
+        with staged_chunk(self.settings, records) as path:
+            self._land(chunk, self.spark.read.schema(_kafka_schema()).parquet(str(path)),
+                       labels, summary)
+
+    def _land(self, chunk: int, kafka_rows: DataFrame, labels: list[Label],
+              summary: ImportSummary) -> None:
         from pyspark.sql import functions as F
 
-        kafka_rows = self.spark.createDataFrame(records, _kafka_schema())
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
         checked = silver_transactions.check_contract(bronze).persist()
         valid = checked.where(F.size("reasons") == 0)
