@@ -313,12 +313,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
     from lakehouse.spark import build_spark_session
     from producer.replay import parse_mapping
-    from spark_jobs.history_import import ImportRequest, run_import
+    from spark_jobs.history_import import ImportRequest, label_timing_error, run_import
 
     request = ImportRequest(Path(args.file), parse_mapping(args.map), args.label_column,
-                            args.scenario_column, args.chunk_rows)
+                            args.scenario_column, args.chunk_rows, args.labelled_at_column,
+                            args.label_delay)
     if not request.path.exists():
         raise PaystreamError(f"file {request.path} does not exist")
+    timing_error = label_timing_error(request)
+    if timing_error:
+        raise PaystreamError(timing_error)
     _say(f"importing {request.path} in chunks of {request.chunk_rows:,} rows")
     spark = build_spark_session(settings, app_name="paystream-import")
     try:
@@ -391,7 +395,8 @@ def cmd_label(settings: Settings, args: argparse.Namespace) -> int:
             print(f"dispositions: {synced:,} carried into gold.labels, {pending:,} wait for "
                   "their payment to reach silver")
             return 0
-        summary = run_label_file(spark, settings, path, args.source or f"labels:{path.name}")
+        summary = run_label_file(spark, settings, path, args.source or f"labels:{path.name}",
+                                 time_column=args.time_column)
     finally:
         spark.stop()
     rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.rejected.items())) or "none"
@@ -630,6 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--map", help="column mapping: src=field,src2=location.lat")
     history.add_argument("--label-column", help="column holding the fraud label "
                                                 "(1/true/yes/fraud = fraud) for gold.labels")
+    history.add_argument("--labelled-at-column",
+                         help="column with the time each label became known (date or "
+                              "date-time); --label-column needs it or --label-delay")
+    history.add_argument("--label-delay", type=float,
+                         help="or: each label became known DAYS after its payment")
     history.add_argument("--scenario-column", help="column naming each row's scenario")
     history.add_argument("--chunk-rows", type=int, default=50_000,
                          help="rows per batch (default 50,000); memory stays one chunk")
@@ -649,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "compromised_terminal and compromised_customer)")
     made.add_argument("--label-delay-days", type=float, default=3.0,
                       help="mean days after 1 day that a chargeback arrives (default 3)")
-    labels = add("label", cmd_label, "load a label file (transaction_id, label[, date]"
+    labels = add("label", cmd_label, "load a label file (transaction_id, label, date"
                  "[, scenario]) into gold.labels")
     labels.add_argument("file", nargs="?",
                         help="CSV, Parquet or JSON lines; label: fraud/1/true/"
@@ -657,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     labels.add_argument("--dispositions", action="store_true",
                         help="carry the analysts' dispositions (review queue) instead")
     labels.add_argument("--source", help="where the labels come from (default labels:FILE)")
+    labels.add_argument("--time-column", default="date",
+                        help="column with the time each label became known (default date)")
     trial = add("backtest", cmd_backtest,
                 "score a rule set on labelled silver: precision, recall, EUR; nothing written")
     trial.add_argument("--rules", help="rules file (default PAYSTREAM_RULES_FILE)")

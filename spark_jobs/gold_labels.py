@@ -74,14 +74,30 @@ def labelled_at(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def earliest_known(labels: Iterable[Label]) -> dict[str, Label]:
+    """Each id's last verdict, at the earliest time that verdict was known (pure)."""
+    latest: dict[str, Label] = {}
+    for label in labels:
+        held = latest.get(label.transaction_id)
+        if (held is not None and held.label == label.label and held.labelled_at is not None
+                and (label.labelled_at is None or held.labelled_at <= label.labelled_at)):
+            continue
+        latest[label.transaction_id] = label
+    return latest
+
+
 def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label],
                  source: str) -> set[str]:
-    """Upsert labels into gold.labels (the last of an id wins) and publish them to Kafka
-    `labels`; return the ids published (those whose payment silver holds)."""
+    """Upsert labels into gold.labels and publish them to Kafka `labels`; return the ids
+    published (those whose payment silver holds).
+
+    The last verdict of an id wins, with its time; a verdict the table holds already keeps
+    the earliest time it was known (a later file can carry an earlier, truer date).
+    """
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    latest = {label.transaction_id: label for label in labels}
+    latest = earliest_known(labels)
     if not latest:
         return set()
     now = datetime.now(UTC)
@@ -94,7 +110,7 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
         io.ensure_delta_table(frame.limit(0), path, ())
     (DeltaTable.forPath(spark, path).alias("t")
      .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
-     .whenMatchedUpdate(condition="t.label <> s.label OR t.labelled_at < s.labelled_at",
+     .whenMatchedUpdate(condition="t.label <> s.label OR s.labelled_at < t.labelled_at",
                         set={"label": "s.label",
                              "scenario": "coalesce(s.scenario, t.scenario)",
                              "source": "s.source", "labelled_at": "s.labelled_at"})
@@ -179,9 +195,11 @@ def sync_dispositions(spark: SparkSession, settings: Settings) -> tuple[int, int
 
 
 def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: str,
-                   chunk_rows: int = 50_000) -> LabelSummary:
-    """Load a label file (transaction_id, label[, date][, scenario]) into gold.labels, streamed
-    in chunks; a row without an id or with a label word it cannot read is counted, not loaded."""
+                   chunk_rows: int = 50_000, time_column: str = "date") -> LabelSummary:
+    """Load a label file (transaction_id, label, its known-at time[, scenario]) into gold.labels,
+    streamed in chunks; a row without an id or with a label word it cannot read is counted,
+    not loaded. A file without `time_column`, or a loaded row whose time is empty or not a
+    date, fails in one line: when a label became known is never guessed."""
     from producer.replay import chunks, iter_rows
 
     if not path.exists():
@@ -198,8 +216,14 @@ def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: 
                 summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
                 continue
             assert word is not None
-            found.append(Label(tx, word, row.get("scenario") or None,
-                               labelled_at(row.get("date"))))
+            if time_column not in row:
+                raise PaystreamError(f"{path} has no {time_column!r} column: name the column "
+                                     "of each label's known-at time with --time-column")
+            known = labelled_at(row[time_column])
+            if known is None:
+                raise PaystreamError(f"{path} row {summary.rows}: {time_column} "
+                                     f"{row[time_column]!r} is not a date or date-time")
+            found.append(Label(tx, word, row.get("scenario") or None, known))
             summary.fraud += word == "fraud"
             summary.legit += word == "legit"
         merge_labels(spark, settings, found, source)

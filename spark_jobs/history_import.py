@@ -27,7 +27,7 @@ from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
 from spark_jobs import bronze_transactions_raw, gold_labels, io, silver_transactions
-from spark_jobs.gold_labels import Label, is_fraud
+from spark_jobs.gold_labels import Label, is_fraud, labelled_at
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -49,6 +49,48 @@ class ImportRequest:
     label_column: str | None = None
     scenario_column: str | None = None
     chunk_rows: int = 50_000
+    labelled_at_column: str | None = None
+    """The column with each label's known-at time (a date or date-time)."""
+    label_delay_days: float | None = None
+    """Or: each label became known this many days after its payment."""
+
+
+def label_timing_error(request: ImportRequest) -> str | None:
+    """Why the request's labels would have no known-at time, None when they have one (pure).
+
+    A label counts only from the time it became known; an import never guesses that time.
+    """
+    timed = [flag for flag, value in (("--labelled-at-column", request.labelled_at_column),
+                                      ("--label-delay", request.label_delay_days))
+             if value is not None]
+    if request.label_column is None:
+        return f"{timed[0]} needs --label-column" if timed else None
+    if not timed:
+        return ("--label-column needs --labelled-at-column COL or --label-delay DAYS: "
+                "when each label became known is never guessed")
+    if len(timed) > 1:
+        return "give --labelled-at-column or --label-delay, not both"
+    if request.label_delay_days is not None and request.label_delay_days < 0:
+        return "--label-delay must be 0 or more days"
+    return None
+
+
+def label_known_at(row: dict[str, Any], event: dict[str, Any], request: ImportRequest,
+                   now: datetime, number: int) -> datetime:
+    """When a row's label became known: its known-at column, or its payment plus the delay.
+
+    A known-at cell that is empty or not a date fails the import in one line (pure).
+    """
+    from datetime import timedelta
+
+    if request.labelled_at_column is not None:
+        cell = row.get(request.labelled_at_column)
+        known = labelled_at(cell)
+        if known is None:
+            raise PaystreamError(f"row {number}: {request.labelled_at_column} {cell!r} is not "
+                                 "a date or date-time")
+        return known
+    return reference_time(event, now) + timedelta(days=request.label_delay_days or 0.0)
 
 
 @dataclass
@@ -98,6 +140,8 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
     for offset, row in enumerate(rows, first_offset):
         row = dict(row)
         label = row.pop(request.label_column, None) if request.label_column else None
+        timing = {column: row.pop(column, None) for column in (request.labelled_at_column,)
+                  if column is not None}
         if request.scenario_column and request.scenario_column in row:
             row["scenario"] = row.pop(request.scenario_column)
         event, tags = to_event(row, request.mapping)
@@ -108,7 +152,8 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
         tx = event.get("transaction_id")
         if label not in (None, "") and isinstance(tx, str) and tx:
             labels.append(Label(tx, "fraud" if is_fraud(label) else "legit",
-                                tags.get("scenario")))
+                                tags.get("scenario"),
+                                label_known_at(timing, event, request, now, offset + 1)))
     return records, labels
 
 
@@ -226,6 +271,9 @@ def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,
         raise PaystreamError(f"file {request.path} does not exist")
     if request.chunk_rows <= 0:
         raise PaystreamError("--chunk-rows must be 1 or more")
+    timing_error = label_timing_error(request)
+    if timing_error:
+        raise PaystreamError(timing_error)
     digest = file_digest(request.path)
     loader = ChunkLoader(spark, settings, digest, f"import:{request.path.name}")
     topic = f"import:{request.path.name}"

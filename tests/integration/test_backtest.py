@@ -49,7 +49,8 @@ def history(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFac
     path = write_csv(folder / "history.csv", history_rows(EVENTS, start, seed=9, fraud_rate=0.08))
     settings = load_settings(lake_root=folder / "lake")
     run_import(spark, settings, ImportRequest(path, parse_mapping(LOCATION_MAP), "fraud",
-                                              "scenario", chunk_rows=EVENTS))
+                                              "scenario", chunk_rows=EVENTS,
+                                              label_delay_days=30))
     silver = spark.read.format("delta").load(str(folder / "lake" / "silver" / "transactions"))
     first, last = silver.agg(F.min("event_date"), F.max("event_date")).collect()[0]
     document = yaml.safe_load(RULES_PATH.read_text())

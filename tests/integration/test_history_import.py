@@ -42,6 +42,7 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
 
     summary = run_import(spark, settings, ImportRequest(
         path, parse_mapping(LOCATION_MAP), label_column="fraud", scenario_column="scenario",
+        label_delay_days=30,
         chunk_rows=1_000))
     assert (summary.rows, summary.chunks) == (EVENTS + 3, 4)
     assert summary.silver == EVENTS and summary.resends == 1
@@ -61,10 +62,15 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
     assert labels.where("label = 'fraud'").count() == frauds
     assert {r[0] for r in labels.select("scenario").distinct().collect()} == {
         row["scenario"] for row in rows}
+    # Each label known 30 days after its payment (--label-delay), never at the import's time.
+    known_late = labels.join(silver, "transaction_id").where(
+        F.col("labelled_at") == F.col("event_time") + F.expr("INTERVAL 30 DAYS"))
+    assert known_late.count() == EVENTS
     assert "fraud" not in spark.read.format("delta").load(
         catalog.table("bronze.transactions_raw")).first()["value"].decode()
 
     again = run_cli("import", str(path), "--map", LOCATION_MAP, "--label-column", "fraud",
+                    "--label-delay", "30",
                     "--scenario-column",
                     "scenario", "--chunk-rows", "1000", env={"PAYSTREAM_LAKE_ROOT": str(lake)},
                     timeout=900)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,11 +14,13 @@ from lakehouse.rules import load_rules
 from producer.replay import chunks
 from spark_jobs.backtest import BacktestReport, parse_sweep, ratio, score, with_param
 from spark_jobs.backtest_report import format_report, format_sweep, table
+from spark_jobs.gold_labels import earliest_known
 from spark_jobs.history_import import (
     ImportRequest,
     Label,
     is_fraud,
     kafka_shaped,
+    label_timing_error,
     reference_time,
 )
 
@@ -50,7 +52,8 @@ def test_rows_become_kafka_shaped_records_with_labels_out_of_the_payload() -> No
              "kind": "card_testing", "timestamp": "2018-04-01T10:00:00Z"},
             {"transaction_id": "t2", "user_id": "u2", "amount": "3", "is_fraud": "0",
              "timestamp": "2018-04-01T11:00:00Z"}]
-    request = ImportRequest(Path("h.csv"), {}, label_column="is_fraud", scenario_column="kind")
+    request = ImportRequest(Path("h.csv"), {}, label_column="is_fraud", scenario_column="kind",
+                            label_delay_days=7)
     records, labels = kafka_shaped(rows, request, 100, "import:h.csv", NOW)
     assert [(r[2], r[3], r[4]) for r in records] == [("import:h.csv", -1, 100),
                                                      ("import:h.csv", -1, 101)]
@@ -58,7 +61,39 @@ def test_rows_become_kafka_shaped_records_with_labels_out_of_the_payload() -> No
     assert first["amount"] == "12.50" and "is_fraud" not in first and "kind" not in first
     assert records[0][0] == b"u1" and records[0][5] == datetime(2018, 4, 1, 10, tzinfo=UTC)
     assert ("scenario", b"card_testing") in records[0][6]
-    assert labels == [Label("t1", "fraud", "card_testing"), Label("t2", "legit", None)]
+    week = timedelta(days=7)
+    assert labels == [Label("t1", "fraud", "card_testing", datetime(2018, 4, 1, 10, tzinfo=UTC)
+                            + week),
+                      Label("t2", "legit", None, datetime(2018, 4, 1, 11, tzinfo=UTC) + week)]
+
+
+def test_an_imported_label_has_a_known_at_time_and_the_import_never_guesses_it() -> None:
+    path = Path("h.csv")
+    assert "never guessed" in str(label_timing_error(ImportRequest(path, label_column="f")))
+    assert "not both" in str(label_timing_error(ImportRequest(
+        path, label_column="f", labelled_at_column="d", label_delay_days=3)))
+    assert "needs --label-column" in str(label_timing_error(ImportRequest(
+        path, label_delay_days=3)))
+    assert "0 or more" in str(label_timing_error(ImportRequest(
+        path, label_column="f", label_delay_days=-1)))
+    assert label_timing_error(ImportRequest(path)) is None
+    assert label_timing_error(ImportRequest(path, label_column="f", label_delay_days=0)) is None
+    rows = [{"transaction_id": "t1", "user_id": "u1", "amount": "5", "f": "1",
+             "known": "2018-05-02", "timestamp": "2018-04-01T10:00:00Z"}]
+    request = ImportRequest(path, {}, label_column="f", labelled_at_column="known")
+    records, labels = kafka_shaped(rows, request, 0, "import:h.csv", NOW)
+    assert labels[0].labelled_at == datetime(2018, 5, 2, tzinfo=UTC)
+    assert "known" not in json.loads(records[0][1])  # the time column is not payload
+    with pytest.raises(PaystreamError, match="row 1: known 'soon' is not a date"):
+        kafka_shaped([dict(rows[0], known="soon")], request, 0, "import:h.csv", NOW)
+
+
+def test_the_same_verdict_keeps_the_earliest_time_it_was_known() -> None:
+    early, late = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 9, tzinfo=UTC)
+    kept = earliest_known([Label("t", "fraud", None, late), Label("t", "fraud", "s", early),
+                           Label("t", "fraud", None, late), Label("u", "fraud", None, early),
+                           Label("u", "legit", None, late)])
+    assert kept == {"t": Label("t", "fraud", "s", early), "u": Label("u", "legit", None, late)}
 
 
 def test_scores_and_ratios() -> None:
@@ -119,3 +154,21 @@ def test_label_dates_are_utc() -> None:
     assert labelled_at("2026-11-20T10:00:00+01:00") == datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert labelled_at(date(2026, 11, 20)) == datetime(2026, 11, 20, tzinfo=UTC)
     assert labelled_at("") is None and labelled_at("soon") is None
+
+
+def test_a_label_file_without_its_time_column_or_with_an_unreadable_time_is_refused(
+        tmp_path: Path) -> None:
+    from lakehouse.settings import load_settings
+    from spark_jobs.gold_labels import run_label_file
+
+    settings = load_settings(lake_root=tmp_path / "lake")
+    undated = tmp_path / "undated.csv"
+    undated.write_text("transaction_id,label\nt1,fraud\n")
+    # Both refusals come before anything is merged, so no Spark session is needed.
+    with pytest.raises(PaystreamError, match="has no 'date' column"):
+        run_label_file(None, settings, undated, "test")  # type: ignore[arg-type]
+    unreadable = tmp_path / "unreadable.csv"
+    unreadable.write_text("transaction_id,label,confirmed\nt1,fraud,last week\n")
+    with pytest.raises(PaystreamError, match="row 1: confirmed 'last week' is not a date"):
+        run_label_file(None, settings, unreadable, "test",  # type: ignore[arg-type]
+                       time_column="confirmed")
