@@ -171,10 +171,11 @@ def _kafka_schema() -> Any:
 
 @contextmanager
 def staged_chunk(settings: Settings, records: list[tuple[Any, ...]]) -> Iterator[Path]:
-    """The chunk's Kafka-shaped rows in a Parquet file under Spark's scratch folder.
+    """The chunk's Kafka-shaped rows in a Parquet file under Spark's local scratch folder.
 
     Spark then reads the rows from the file: a local list in createDataFrame travels inside
     the tasks themselves (megabytes each, a "task of very large size" warning per stage).
+    For a local master only: a cluster's executors do not see this folder.
     """
     import tempfile
 
@@ -213,6 +214,11 @@ class ChunkLoader:
              labels: list[Label], summary: ImportSummary) -> None:
         """Check, type, deduplicate and append one chunk; count what happened."""
 
+        if not self.settings.spark.master.startswith("local"):
+            # A cluster's executors cannot read the driver's scratch folder.
+            self._land(chunk, self.spark.createDataFrame(records, _kafka_schema()), labels,
+                       summary)
+            return
         with staged_chunk(self.settings, records) as path:
             self._land(chunk, self.spark.read.schema(_kafka_schema()).parquet(str(path)),
                        labels, summary)
