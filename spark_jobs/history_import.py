@@ -75,16 +75,15 @@ def label_timing_error(request: ImportRequest) -> str | None:
     return None
 
 
-def label_known_at(row: dict[str, Any], event: dict[str, Any], request: ImportRequest,
+def label_known_at(cell: Any, event: dict[str, Any], request: ImportRequest,
                    now: datetime, number: int) -> datetime:
-    """When a row's label became known: its known-at column, or its payment plus the delay.
+    """When a row's label became known: its known-at cell, or its payment plus the delay.
 
     A known-at cell that is empty or not a date fails the import in one line (pure).
     """
     from datetime import timedelta
 
     if request.labelled_at_column is not None:
-        cell = row.get(request.labelled_at_column)
         known = labelled_at(cell)
         if known is None:
             raise PaystreamError(f"row {number}: {request.labelled_at_column} {cell!r} is not "
@@ -140,8 +139,8 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
     for offset, row in enumerate(rows, first_offset):
         row = dict(row)
         label = row.pop(request.label_column, None) if request.label_column else None
-        timing = {column: row.pop(column, None) for column in (request.labelled_at_column,)
-                  if column is not None}
+        known_cell = (row.pop(request.labelled_at_column, None) if request.labelled_at_column
+                      else None)
         if request.scenario_column and request.scenario_column in row:
             row["scenario"] = row.pop(request.scenario_column)
         event, tags = to_event(row, request.mapping)
@@ -153,7 +152,7 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
         if label not in (None, "") and isinstance(tx, str) and tx:
             labels.append(Label(tx, "fraud" if is_fraud(label) else "legit",
                                 tags.get("scenario"),
-                                label_known_at(timing, event, request, now, offset + 1)))
+                                label_known_at(known_cell, event, request, now, offset + 1)))
     return records, labels
 
 
@@ -181,12 +180,9 @@ def staged_chunk(settings: Settings, records: list[tuple[Any, ...]]) -> Iterator
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-    header = pa.struct([("key", pa.string()), ("value", pa.binary())])
-    schema = pa.schema([("key", pa.binary()), ("value", pa.binary()), ("topic", pa.string()),
-                        ("partition", pa.int32()), ("offset", pa.int64()),
-                        ("timestamp", pa.timestamp("us", tz="UTC")),
-                        ("headers", pa.list_(header))])
+    schema = to_arrow_schema(_kafka_schema(), timezone="UTC")
     columns: list[Sequence[Any]] = (list(zip(*records, strict=True)) if records
                                     else [[] for _ in schema.names])
     table = pa.table({name: pa.array(column, type=schema.field(name).type)
