@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from benchmarks.e2e import stage_summary, stage_tasks
 from lakehouse.settings import load_settings
 from lakehouse.spark import build_spark_session
-from spark_jobs.bench_e2e import stage_summary, stage_tasks
 from spark_jobs.pipeline import LAYERS, _enabled_rules, _starter, ensure_tables, queries_for
 
 

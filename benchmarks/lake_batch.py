@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,14 +82,14 @@ def main(per_batch: int, batches: int) -> None:
         took = time.perf_counter() - began
         jobs = jobs_of(ui, app_id, group) if ui else []
         by_site = Counter[str]()
-        ms_by_site = Counter[str]()
+        ms_by_site: dict[str, float] = defaultdict(float)
         for job in jobs:
             site = " ".join(str(job.get("description") or job.get("name", "?")).split())[:90]
             by_site[site] += 1
             ms_by_site[site] += _ms(job) if job.get("completionTime") else 0
         print(f"batch {n}: {per_batch:,} rows in {took:.2f} s, {len(jobs)} jobs, "
               f"{sum(ms_by_site.values()) / 1000:.2f} s in jobs")
-        for site, ms in ms_by_site.most_common(12):
+        for site, ms in sorted(ms_by_site.items(), key=lambda item: -item[1])[:12]:
             print(f"    {by_site[site]:3d} jobs {ms:8.0f} ms  {site}")
     spark.stop()
     shutil.rmtree(folder, ignore_errors=True)

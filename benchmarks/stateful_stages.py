@@ -42,7 +42,7 @@ def main(width: int, count: int, per_batch: int) -> None:
     stream = PaymentStream(GeneratorOptions(seed=7, fraud_rate=0.02, start=start,
                                             n_users=100_000))
     offsets = [0] * PARTITIONS
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for n, record in enumerate(itertools.islice(stream, count)):
         partition = zlib.crc32(record.key) % PARTITIONS
         rows.append((record.key, record.value, "transactions", partition, offsets[partition],

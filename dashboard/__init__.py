@@ -1,1 +1,1 @@
-"""The Streamlit dashboard (dashboard/app.py)."""
+"""The Streamlit dashboard (dashboard/app.py). Imports the core library only."""

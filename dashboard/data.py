@@ -68,7 +68,7 @@ def alerts_query(f: AlertFilter, limit: int) -> tuple[str, list[Any]]:
 
 def pg_frame(dsn: str, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> pd.DataFrame:
     """Run a read-only query and return its rows as a DataFrame."""
-    from lakehouse.runtime.postgres_server import connect
+    from lakehouse.stores.postgres import connect
 
     conn = connect(dsn)
     try:
@@ -222,7 +222,7 @@ DISPOSITIONS = ("confirmed_fraud", "false_positive")
 def record_disposition(analyst_dsn: str, transaction_id: str, disposition: str, analyst: str,
                        note: str = "", alert_id: str | None = None) -> None:
     """An analyst's word on a payment, through the analyst role (the newest word wins)."""
-    from lakehouse.runtime.postgres_server import connect
+    from lakehouse.stores.postgres import connect
 
     if disposition not in DISPOSITIONS:
         raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")

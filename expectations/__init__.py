@@ -1,1 +1,1 @@
-"""Great Expectations suites, one per table, and their runner."""
+"""Great Expectations suites, one per table, and their runner. Imports lakehouse and spark_jobs."""

@@ -1,4 +1,7 @@
-"""Paystream core library: settings, contracts, catalog, rules, runtime and CLI."""
+"""The core library: settings, event contract, tables, stores, rules, behaviour, risk.
+
+Imported by every other package; imports none of them (import-linter holds it).
+"""
 
 from pathlib import Path
 

@@ -164,3 +164,10 @@ def contract_violations(raw: bytes, now: datetime) -> list[Violation]:
         elif event_time < now - timedelta(days=limits["max_age_days"]):
             violations.append(Violation("timestamp_too_old", stamp))
     return violations
+
+
+def format_event_time(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a Z, as the contract wants."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"

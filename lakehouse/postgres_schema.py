@@ -13,8 +13,8 @@ from pathlib import Path
 from psycopg2 import sql
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime.postgres_server import connect
 from lakehouse.settings import PostgresSettings, Settings
+from lakehouse.stores.postgres import connect
 
 SQL_DIR = Path(__file__).parent / "sql"
 _LOCK_KEY = 0x5A7_57E4  # any constant: serialises concurrent migrators

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.cloud_storage import lake_on_azure, spark_hadoop_options
 from lakehouse.jars import jars_missing_from, resolve_jars
-from lakehouse.runtime.java import find_java
+from lakehouse.java import find_java
 from lakehouse.settings import CONFIG_DIR, Settings
 from lakehouse.versions import jvm_versions
 

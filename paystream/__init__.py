@@ -1,6 +1,6 @@
-"""The top floor: the `paystream` command, which wires every package below it.
+"""The top floor: the `paystream` command (cli) and the local dev runtime beside it (runtime).
 
-Nothing imports this package; it imports the core library (lakehouse), the producer, the
-Spark jobs, the data-quality runner and the dashboard (the import-linter contract in
-pyproject.toml holds the floors).
+Nothing in the product imports this package. The command wires every package below it;
+the runtime (broker, PostgreSQL, Airflow, Spark cluster, supervisor) imports only the core
+library (lakehouse). The import-linter contract in pyproject.toml holds the floors.
 """

@@ -31,7 +31,7 @@ def _say(message: str) -> None:
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     """Start the local services, wait until they answer, migrate, print where they run."""
-    from lakehouse.runtime import services
+    from paystream.runtime import services
 
     report = services.up(settings, say=_say)
     for name, seconds in report.started.items():
@@ -46,7 +46,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     """Stop what `up` started in this state folder."""
-    from lakehouse.runtime import services
+    from paystream.runtime import services
 
     stopped = services.down(settings)
     print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
@@ -89,7 +89,7 @@ def _print_status(state: dict) -> None:  # type: ignore[type-arg]
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Run the whole platform: services, topics, Airflow, stream, producer, dashboard."""
     from expectations.runner import gx_project_dir
-    from lakehouse.runtime import airflow_server, demo, services
+    from paystream.runtime import airflow_server, demo, services
 
     report = demo.run_demo(settings, say=_say)
     if report.already_running:
@@ -118,10 +118,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     """Start one supervised part (producer, stream or dashboard)."""
-    from lakehouse.runtime import supervised
+    from paystream.runtime import supervised
 
     if args.part == "dashboard":
-        from lakehouse.runtime.demo import dashboard_preflight
+        from paystream.runtime.demo import dashboard_preflight
 
         if not supervised.part_states(settings)["dashboard"].up:
             dashboard_preflight(settings)
@@ -132,7 +132,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
     """Stop one supervised part; the stream finishes its batch first."""
-    from lakehouse.runtime import supervised
+    from paystream.runtime import supervised
 
     was_running = supervised.stop_part(settings, args.part)
     print(f"{args.part} {'stopped' if was_running else 'was not running'}")
@@ -141,7 +141,7 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     """Say what runs where; exit 1 when a service is down."""
-    from lakehouse.runtime import services
+    from paystream.runtime import services
 
     state = services.status(settings)
     if args.json:
@@ -185,8 +185,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     """Resolve and cache the Kafka and Spark jars from Maven Central."""
     from lakehouse.cloud_storage import lake_on_azure
-    from lakehouse.runtime.kafka_broker import broker_classpath
     from lakehouse.spark import azure_storage_jars, paystream_jar, spark_extra_jars
+    from paystream.runtime.kafka_broker import broker_classpath
 
     _say("resolving Kafka broker jars")
     kafka_jars = broker_classpath(settings).count(":") + 1
@@ -233,10 +233,10 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """Run a benchmark and print each figure beside its ceiling."""
-    from producer.bench import bench_produce, bench_settings_line
+    from benchmarks.produce import bench_produce, bench_settings_line
 
     if args.target == "dashboard":
-        from dashboard.bench import bench_dashboard
+        from benchmarks.dashboard import bench_dashboard
 
         _say(f"bench dashboard: {args.alerts:,} synthetic alerts in PostgreSQL, every page "
              f"rendered {args.runs} times")
@@ -245,7 +245,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                   f"   ({timing.runs} renders)")
         return 0
     if args.target == "replay":
-        from producer.bench_replay import bench_replay
+        from benchmarks.replay import bench_replay
 
         _say(f"bench replay: history files of {args.count:,} and {args.count * 10:,} payments, "
              "each replayed (sorted, streamed) in a fresh process")
@@ -254,7 +254,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                   f"{replayed.peak_rss_mb:6.1f} MB  {replayed.rows_per_s:>9,.0f} rows/s")
         return 0
     if args.target == "sql":
-        from lakehouse.bench_sql import bench_sql
+        from benchmarks.sql import bench_sql
 
         _say(f"bench sql: a {args.rows:,}-row gold.alerts table (written once), each query "
              "5 times as a whole process both ways")
@@ -263,7 +263,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                   f"{query.duckdb_s:6.2f} s   ({query.ratio:.2f}x)")
         return 0
     if args.target == "e2e":
-        from spark_jobs.bench_e2e import bench_e2e
+        from benchmarks.e2e import bench_e2e
 
         _say(f"bench e2e: {args.rate:,.0f} events/s for {args.duration:.0f} s through the "
              "whole pipeline; this takes a few minutes")
@@ -311,8 +311,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Load a (labelled) history file into bronze and silver as a batch job."""
     from pathlib import Path
 
+    from lakehouse.history_files import parse_mapping
     from lakehouse.spark import build_spark_session
-    from producer.replay import parse_mapping
     from spark_jobs.history_import import ImportRequest, label_timing_error, run_import
 
     request = ImportRequest(Path(args.file), parse_mapping(args.map), args.label_column,
@@ -525,7 +525,7 @@ def cmd_dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     """Start Airflow standalone in the background and print the UI URL and the login."""
-    from lakehouse.runtime import airflow_server
+    from paystream.runtime import airflow_server
 
     _say("airflow: starting standalone (first start migrates its database, ~1 min)")
     found = airflow_server.start(settings)

@@ -1,1 +1,1 @@
-"""Synthetic and replayed payment events, sent to Kafka."""
+"""Synthetic and replayed payment events, sent to Kafka. Imports only the core library."""

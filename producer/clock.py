@@ -28,10 +28,3 @@ class VirtualClock:
 def virtual_step_seconds(rate: float, speedup: float, nominal_rate: float = 1000.0) -> float:
     """Simulated seconds between events: `speedup` simulated seconds pass per wall second."""
     return speedup / (rate if rate > 0 else nominal_rate)
-
-
-def format_event_time(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, as the contract wants."""
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds")[:23] + "Z"

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from lakehouse.event_contract import contract_limits, required_fields
+from lakehouse.event_contract import contract_limits, format_event_time, required_fields
 from lakehouse.fx import eur_per_unit, to_eur
-from producer.clock import VirtualClock, WallClock, format_event_time
+from producer.clock import VirtualClock, WallClock
 from producer.geography import CITIES, City, haversine_km
 from producer.population import (
     MEAN_TICKET_EUR,

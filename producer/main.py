@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
+from lakehouse.history_files import parse_mapping
 from lakehouse.rules import RULES_PATH
 from lakehouse.settings import KafkaSettings, Settings
 from producer.clock import virtual_step_seconds
@@ -23,7 +24,7 @@ from producer.generator import (
     ProducedRecord,
 )
 from producer.kafka_sink import ProduceSummary, make_producer, send_records
-from producer.replay import parse_mapping, replay_records
+from producer.replay import replay_records
 from producer.rule_params import load_scenario_params
 
 

@@ -200,7 +200,7 @@ def run_label_file(spark: SparkSession, settings: Settings, path: Path, source: 
     streamed in chunks; a row without an id or with a label word it cannot read is counted,
     not loaded. A file without `time_column`, or a loaded row whose time is empty or not a
     date, fails in one line: when a label became known is never guessed."""
-    from producer.replay import chunks, iter_rows
+    from lakehouse.history_files import chunks, iter_rows
 
     if not path.exists():
         raise PaystreamError(f"file {path} does not exist")

@@ -132,7 +132,7 @@ def kafka_shaped(rows: Iterable[dict[str, Any]], request: ImportRequest, first_o
                  topic: str, now: datetime) -> tuple[list[tuple[Any, ...]], list[Label]]:
     """File rows as (key, value, topic, partition, offset, timestamp, headers) tuples, as
     the Kafka source gives them (partition -1: no Kafka partition), and their labels (pure)."""
-    from producer.replay import to_event
+    from lakehouse.history_files import to_event
 
     records: list[tuple[Any, ...]] = []
     labels: list[Label] = []
@@ -267,7 +267,7 @@ class ChunkLoader:
 def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,
                progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Import the file chunk by chunk; `progress` hears the rows done so far."""
-    from producer.replay import chunks, iter_rows
+    from lakehouse.history_files import chunks, iter_rows
 
     if not request.path.exists():
         raise PaystreamError(f"file {request.path} does not exist")

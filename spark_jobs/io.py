@@ -117,7 +117,7 @@ def utc(moment: datetime) -> datetime:
 
 def postgres_connection(settings: Settings):  # type: ignore[no-untyped-def]
     """A connection to the payments database as the owner role."""
-    from lakehouse.runtime.postgres_server import connect
+    from lakehouse.stores.postgres import connect
 
     return connect(settings.postgres_url())
 

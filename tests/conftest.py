@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.runtime import kafka_broker, postgres_server, services
 from lakehouse.settings import Settings, load_settings
+from paystream.runtime import kafka_broker, postgres_server, services
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +80,7 @@ def free_port_run(length: int) -> int:
     ephemeral port found free can be taken by any outgoing connection before a broker binds)."""
     import random
 
-    from lakehouse.runtime.processes import port_is_free
+    from paystream.runtime.processes import port_is_free
 
     for _ in range(200):
         base = random.randrange(20_000, 32_000 - length)

@@ -48,7 +48,7 @@ def lake(live_services: Settings, spark,  # type: ignore[no-untyped-def]
     os.environ["PAYSTREAM_LAKE_ROOT"] = str(root)
     settings = load_settings(lake_root=root, pipeline=PipelineSettings(
         max_offsets_per_trigger=2_000))
-    from lakehouse.runtime.airflow_server import airflow_env
+    from paystream.runtime.airflow_server import airflow_env
 
     os.environ.update({k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")})
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],

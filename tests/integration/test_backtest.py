@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lakehouse.history_files import parse_mapping
 from lakehouse.rules import RULES_PATH, load_rules
 from lakehouse.settings import Settings, load_settings
-from producer.replay import parse_mapping
 from spark_jobs.backtest import run_backtest
 from spark_jobs.history_import import ImportRequest, run_import
 from tests.conftest import run_cli

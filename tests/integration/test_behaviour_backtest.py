@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lakehouse.history_files import parse_mapping
 from lakehouse.risk import load_risk
 from lakehouse.rules import BEHAVIOUR_RULES, RULES_PATH, load_rules
 from lakehouse.settings import Settings, load_settings
 from producer.generator import BEHAVIOUR_SCENARIOS, GeneratorOptions
 from producer.history import LOCATION_MAP, write_history
-from producer.replay import parse_mapping
 from producer.rule_params import load_scenario_params
 from spark_jobs.backtest import BacktestReport, run_backtest
 from spark_jobs.gold_labels import run_label_file

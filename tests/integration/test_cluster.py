@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import KafkaSettings, Settings, load_settings
+from paystream.runtime.processes import wait_until
 from tests.conftest import alive, free_port_run, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,

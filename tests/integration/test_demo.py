@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime import processes
 from lakehouse.settings import Settings, load_settings
+from paystream.runtime import processes
 from tests.conftest import alive, free_port, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse.catalog import Catalog
+from lakehouse.history_files import parse_mapping
 from lakehouse.settings import Settings, load_settings
-from producer.replay import parse_mapping
 from spark_jobs.history_import import ImportRequest, run_import
 from tests.conftest import run_cli
 from tests.integration.history_files import LOCATION_MAP, history_rows, write_csv

@@ -247,7 +247,7 @@ def test_paystream_airflow_serves_the_dags_behind_a_login(lake: Lake) -> None:
     import time
     import urllib.request
 
-    from lakehouse.runtime import airflow_server
+    from paystream.runtime import airflow_server
     from tests.conftest import run_cli
 
     env = {k: v for k, v in os.environ.items() if k.startswith(("PAYSTREAM_", "AIRFLOW"))}

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import Settings, load_settings
+from paystream.runtime.processes import wait_until
 from spark_jobs import stateful_alerts
 from tests.conftest import run_cli
 from tests.integration.pipeline_checks import (
@@ -156,8 +156,8 @@ def test_postgres_stopped_for_a_minute_under_load_loses_and_doubles_nothing(
     live_services: Settings, spark, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     from lakehouse.catalog import STREAMING_QUERIES
-    from lakehouse.runtime import postgres_server
     from lakehouse.stream_progress import query_progress, topic_end_offsets
+    from paystream.runtime import postgres_server
 
     lake, env, settings, catalog = _fresh_pipeline(tmp_path)
     log = tmp_path / "stream.log"

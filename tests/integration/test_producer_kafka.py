@@ -14,8 +14,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 
-from lakehouse.runtime.processes import wait_until
 from lakehouse.settings import Settings
+from paystream.runtime.processes import wait_until
 from producer.generator import PaymentStream
 from producer.main import ProduceRequest, generator_options
 from tests.conftest import run_cli

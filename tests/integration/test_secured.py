@@ -15,8 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from lakehouse.catalog import Catalog
-from lakehouse.runtime.kafka_broker import live_brokers
 from lakehouse.settings import KafkaSettings, PostgresSettings, Settings, load_settings
+from paystream.runtime.kafka_broker import live_brokers
 from tests.conftest import free_port_run, run_cli
 from tests.integration.pipeline_checks import gold_alert_ids, postgres_alert_ids, reconcile
 

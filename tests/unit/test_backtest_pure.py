@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lakehouse.errors import PaystreamError
+from lakehouse.history_files import chunks
 from lakehouse.rules import load_rules
-from producer.replay import chunks
 from spark_jobs.backtest import BacktestReport, parse_sweep, ratio, score, with_param
 from spark_jobs.backtest_report import format_report, format_sweep, table
 from spark_jobs.gold_labels import earliest_known

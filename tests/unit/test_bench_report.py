@@ -1,6 +1,6 @@
 """bench e2e's report: each stage's task count and the executors that ran them, and targets."""
 
-from spark_jobs.bench_e2e import TARGET_P99_MS, E2EReport
+from benchmarks.e2e import TARGET_P99_MS, E2EReport
 
 
 def test_the_report_names_each_stage_s_tasks_and_executors() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from lakehouse.errors import PaystreamError
 from lakehouse.event_contract import contract_violations
-from producer.replay import parse_mapping, replay_records
+from lakehouse.history_files import parse_mapping
+from producer.replay import replay_records
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 CSV = """txn,customer,card,amt,ccy,shop,mcc,when,country,city,lat,lon,channel,label

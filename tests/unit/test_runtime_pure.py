@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from lakehouse.jars import artifact_name, jars_missing_from, pom_xml
-from lakehouse.runtime.java import parse_java_major
-from lakehouse.runtime.kafka_broker import server_properties
-from lakehouse.runtime.processes import port_is_free
+from lakehouse.java import parse_java_major
 from lakehouse.settings import KafkaSettings
 from lakehouse.versions import jvm_versions
 from paystream.cli import main
+from paystream.runtime.kafka_broker import server_properties
+from paystream.runtime.processes import port_is_free
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_backfill_flags_are_checked_in_one_line(argv: list[str], says: str,
 
 
 def test_kraft_cluster_ids_never_read_as_an_option() -> None:
-    from lakehouse.runtime import kafka_broker
+    from paystream.runtime import kafka_broker
 
     dash_first = bytes([0xF8]) + bytes(15)  # base64url of this starts with '-'
     later = bytes(range(16))
@@ -120,8 +120,8 @@ def _supervisor_sections(text: str) -> dict[str, dict[str, str]]:
 
 
 def test_supervisor_config_runs_each_part_with_its_own_log_and_stop_rule(tmp_path: Path) -> None:
-    from lakehouse.runtime.supervised import PARTS, render_config
     from lakehouse.settings import DemoSettings, load_settings
+    from paystream.runtime.supervised import PARTS, render_config
 
     settings = load_settings(home=tmp_path / "state 100%",
                              demo=DemoSettings(rate=75, fraud_rate=0.1))

@@ -9,18 +9,18 @@ import pytest
 from pydantic import SecretStr
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime.kafka_broker import (
-    BrokerTls,
-    scram_format_argument,
-    secured_listener_properties,
-    server_properties,
-)
 from lakehouse.settings import (
     KafkaClientSettings,
     KafkaSettings,
     PostgresSettings,
     jaas_config,
     load_settings,
+)
+from paystream.runtime.kafka_broker import (
+    BrokerTls,
+    scram_format_argument,
+    secured_listener_properties,
+    server_properties,
 )
 
 

@@ -56,7 +56,7 @@ def test_tables_named_in_a_query() -> None:
 
 
 def _alerts_table(path, rows: int) -> None:  # type: ignore[no-untyped-def]
-    from lakehouse.bench_sql import write_alerts_table
+    from benchmarks.sql import write_alerts_table
 
     write_alerts_table(path, rows, date(2026, 11, 1))
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from lakehouse import PROJECT_ROOT
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import processes
 from lakehouse.settings import Settings
+from paystream.runtime import processes
 
 PARTS = ("producer", "stream", "dashboard")
 """Supervised parts, in stop order: input first, then the stream (its batch done), then the view."""

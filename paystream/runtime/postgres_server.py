@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import processes
 from lakehouse.settings import Settings
+from lakehouse.stores.postgres import connect
+from paystream.runtime import processes
 
 
 @dataclass(frozen=True)
@@ -50,30 +51,6 @@ def is_running(settings: Settings) -> bool:
     """True when the local cluster in this state folder has a live postmaster."""
     pid_file = ClusterPaths.of(settings).data / "postmaster.pid"
     return processes.read_pid(pid_file) is not None
-
-
-def connect(dsn: str, timeout_s: int = 3):  # type: ignore[no-untyped-def]
-    """A psycopg2 connection, or a one-line PaystreamError naming the server."""
-    import psycopg2
-    from psycopg2.extensions import parse_dsn
-
-    try:
-        return psycopg2.connect(dsn, connect_timeout=timeout_s)
-    except psycopg2.Error as error:
-        params = parse_dsn(dsn) if "=" in dsn or "://" in dsn else {}
-        host, port = params.get("host", "localhost"), params.get("port", 5432)
-        where = f"{host}:{port}/{params.get('dbname', '')}"
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise PaystreamError(f"cannot reach PostgreSQL at {where}: {reason}") from error
-
-
-def reachable(dsn: str) -> bool:
-    """True when a connection to the DSN succeeds."""
-    try:
-        connect(dsn, timeout_s=2).close()
-        return True
-    except PaystreamError:
-        return False
 
 
 def _own_for_postgres(path: Path) -> None:
@@ -127,7 +104,7 @@ def init_cluster(settings: Settings) -> None:
 def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
     """The embedded server's self-signed certificate and key (made once, owned by the
     server's user, key readable by it alone)."""
-    from lakehouse.runtime.certificates import self_signed_pem
+    from paystream.runtime.certificates import self_signed_pem
 
     folder = settings.embedded_postgres_tls_dir
     cert, key = folder / "server.crt", folder / "server.key"

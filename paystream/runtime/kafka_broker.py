@@ -22,10 +22,10 @@ from pathlib import Path
 
 from lakehouse.errors import PaystreamError
 from lakehouse.jars import resolve_jars
-from lakehouse.runtime import certificates, processes
-from lakehouse.runtime.java import find_java
+from lakehouse.java import find_java
 from lakehouse.settings import KafkaSettings, Settings, jaas_config
 from lakehouse.versions import jvm_versions
+from paystream.runtime import certificates, processes
 
 
 @dataclass(frozen=True)

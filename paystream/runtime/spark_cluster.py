@@ -15,9 +15,9 @@ import urllib.request
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import processes
-from lakehouse.runtime.java import find_java
+from lakehouse.java import find_java
 from lakehouse.settings import Settings
+from paystream.runtime import processes
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import (
+from lakehouse.java import find_java
+from lakehouse.settings import Settings
+from lakehouse.stores.postgres import connect, reachable
+from paystream.runtime import (
     airflow_server,
     kafka_broker,
     postgres_server,
@@ -22,8 +25,6 @@ from lakehouse.runtime import (
     spark_cluster,
     supervised,
 )
-from lakehouse.runtime.java import find_java
-from lakehouse.settings import Settings
 
 
 @dataclass
@@ -38,7 +39,7 @@ class UpReport:
 def _preflight(settings: Settings, kafka_needed: bool, postgres_needed: bool) -> None:
     """Fail fast, before starting anything, on missing Java, taken ports or a bad DSN."""
     if settings.postgres_external:
-        postgres_server.connect(settings.postgres_url()).close()
+        connect(settings.postgres_url()).close()
     if kafka_needed:
         find_java()
         kafka = settings.kafka
@@ -163,7 +164,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "postgres": {
             "dsn": _masked(settings.postgres_url()),
             "readonly_dsn": _masked(settings.postgres_readonly_url()),
-            "up": postgres_server.reachable(settings.postgres_url()),
+            "up": reachable(settings.postgres_url()),
             "embedded": not settings.postgres_external,
             "log": str(postgres_server.ClusterPaths.of(settings).log),
         },

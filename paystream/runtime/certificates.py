@@ -14,7 +14,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lakehouse.runtime import processes
+from paystream.runtime import processes
 
 VALID_DAYS = 825
 

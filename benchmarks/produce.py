@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime.java import find_java
-from lakehouse.runtime.kafka_broker import broker_classpath
+from lakehouse.java import find_java
 from lakehouse.settings import KafkaClientSettings, Settings
 from lakehouse.topics import TopicSpec, admin_client
+from paystream.runtime.kafka_broker import broker_classpath
 from producer.generator import GeneratorOptions, PaymentStream, ProducedRecord
 from producer.kafka_sink import PRODUCER_DEFAULTS, make_producer, send_records
 from producer.rule_params import load_scenario_params

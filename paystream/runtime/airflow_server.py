@@ -18,8 +18,8 @@ from typing import Any
 
 from lakehouse import PROJECT_ROOT
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import processes
 from lakehouse.settings import Settings
+from paystream.runtime import processes
 
 ADMIN = "admin"
 

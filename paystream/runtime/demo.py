@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.errors import PaystreamError
-from lakehouse.runtime import airflow_server, processes, services, supervised
 from lakehouse.settings import Settings
+from paystream.runtime import airflow_server, processes, services, supervised
 
 TODAYS_REPORT = "daily_backfill_report"
 """Triggered with logical date now: a report of today so far, for the Daily reports page."""
@@ -59,7 +59,7 @@ def _start_part(settings: Settings, name: str, report: DemoReport) -> None:
 
 def alerts_since(settings: Settings, since: datetime) -> int:
     """How many alerts reached PostgreSQL at or after a moment."""
-    from lakehouse.runtime.postgres_server import connect
+    from lakehouse.stores.postgres import connect
 
     conn = connect(settings.postgres_url())
     try:

@@ -1,1 +1,0 @@
-"""The local runtime: real services the project starts itself (no Docker needed)."""

@@ -1,0 +1,1 @@
+"""Stores: the clients jobs, sinks and pages open (PostgreSQL today); imports only lakehouse."""
