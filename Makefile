@@ -7,10 +7,11 @@ PYTEST := $(VENV)/bin/pytest
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps setup up down status topics demo test unit lint clean compose-up compose-down
+.PHONY: help system-deps setup up down status topics demo test unit lint clean compose-up compose-down \
+	test-pure test-infra test-spark test-services test-slow
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (set PYTHON=...)"; exit 1; }
@@ -39,12 +40,20 @@ demo: setup ## run the whole platform (services, stream, producer, dashboard, Ai
 	$(PAYSTREAM) demo
 
 test: export PAYSTREAM_PROFILE = test
-test: setup ## run the whole suite on real services (own ports and state), then stop them
+test: setup ## the whole suite on real services, in tiers cheapest first (pure, infra, spark, services, slow), stopping after the first tier that fails
 	$(PAYSTREAM) up
 	$(PYTEST) -p no:cacheprovider --durations=25; rc=$$?; $(PAYSTREAM) down; exit $$rc
 
-unit: setup ## run only the unit tests (no services)
-	$(PYTEST) tests/unit
+unit: setup ## the tiers that need no services (pure, infra, spark)
+	$(PYTEST) -p no:cacheprovider -m "pure or infra or spark"
+
+test-pure test-infra test-spark: test-%: setup ## one tier alone: no JVM / deployment tools / one Spark session
+	$(PYTEST) -p no:cacheprovider -m $*
+
+test-services test-slow: export PAYSTREAM_PROFILE = test
+test-services test-slow: test-%: setup ## one tier alone on real services (Kafka, PostgreSQL; slow: faults, cluster, demo)
+	$(PAYSTREAM) up
+	$(PYTEST) -p no:cacheprovider -m $*; rc=$$?; $(PAYSTREAM) down; exit $$rc
 
 lint: setup ## ruff, mypy and the import floors (import-linter)
 	$(VENV)/bin/ruff check .

@@ -15,6 +15,8 @@ import pytest
 from lakehouse.settings import Settings, load_settings
 from paystream.runtime import kafka_broker, postgres_server, services
 
+pytest_plugins = ["tests.tiers"]
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
