@@ -45,6 +45,8 @@ def module_tiers(tests: Iterable[tuple[str, str]]) -> dict[str, str]:
 _TIER = pytest.StashKey[str]()
 _tier_of_node: dict[str, str] = {}
 _failed_tiers: set[str] = set()
+_seconds_by_tier: dict[str, float] = {}
+_tests_by_tier: dict[str, int] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,9 +72,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Remember the tier of every failing test (in setup, call or teardown)."""
+    """Remember the tier of every failing test (in setup, call or teardown) and its time."""
+    tier = _tier_of_node.get(report.nodeid, TIERS[0])
     if report.failed:
-        _failed_tiers.add(_tier_of_node.get(report.nodeid, TIERS[0]))
+        _failed_tiers.add(tier)
+    _seconds_by_tier[tier] = _seconds_by_tier.get(tier, 0.0) + report.duration
+    if report.when == "call":
+        _tests_by_tier[tier] = _tests_by_tier.get(tier, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print each tier's test count and time (setup, call and teardown summed)."""
+    if _seconds_by_tier:
+        terminalreporter.section("time by tier")
+        for tier in TIERS:
+            if tier in _seconds_by_tier:
+                terminalreporter.write_line(f"{tier:9} {_tests_by_tier.get(tier, 0):4d} tests "
+                                            f"{_seconds_by_tier[tier]:8.1f} s")
 
 
 @pytest.hookimpl(wrapper=True)

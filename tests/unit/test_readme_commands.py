@@ -29,7 +29,8 @@ def readme_commands() -> list[str]:
 def make_targets() -> set[str]:
     """Targets the Makefile defines."""
     makefile = (README.parent / "Makefile").read_text()
-    return set(re.findall(r"^([a-z-]+):", makefile, flags=re.MULTILINE))
+    rules = re.findall(r"^([a-z][a-z -]*):", makefile, flags=re.MULTILINE)
+    return {target for rule in rules for target in rule.split()}
 
 
 def test_the_readme_shows_the_commands_a_newcomer_needs() -> None:
