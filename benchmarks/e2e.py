@@ -18,11 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings, load_settings
+from lakehouse.tables import SILVER_TRANSACTIONS
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def prefill_silver(spark: Any, settings: Settings, rows: int) -> None:
     from spark_jobs.pipeline import ensure_tables
 
     ensure_tables(spark, settings)
-    path = str(Path(settings.lake) / "silver" / "transactions")
+    path = Catalog(settings.lake).table(SILVER_TRANSACTIONS)
     schema = io.read_delta(spark, path).schema
     start = int(time.time()) - 21 * 86_400
     frame = spark.range(rows).select(
@@ -182,7 +183,7 @@ def prefill_silver(spark: Any, settings: Settings, rows: int) -> None:
              .withColumn("silver_batch_id", F.lit(-1).cast("long"))
              .withColumn("silver_time", F.current_timestamp()))
     frame.select(*[field.name for field in schema]).write.format("delta").mode("append") \
-        .partitionBy("event_date").save(path)
+        .partitionBy(*SILVER_TRANSACTIONS.partition_by).save(path)
 
 
 def _lake_batches(settings: Settings, started_ms: int) -> tuple[float, float, int]:
@@ -302,7 +303,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
         raise PaystreamError(f"the bench producer failed: {produced.stderr.strip()[-300:]}")
     sent = int(match.group(1).replace(",", ""))
     producer_done = time.perf_counter()
-    silver_path = str(Path(settings.lake) / "silver" / "transactions")
+    silver_path = Catalog(settings.lake).table(SILVER_TRANSACTIONS)
     silver_rows = 0
     deadline = producer_done + 600
     while time.perf_counter() < deadline:

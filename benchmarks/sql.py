@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.tables import GOLD_ALERTS
 
 DAYS = 28
 RULES = ("high_amount", "velocity", "card_testing", "impossible_travel", "compromised_merchant")
@@ -60,7 +61,7 @@ def write_alerts_table(path: Path, rows: int, first_day: date) -> None:
             "event_time": pa.array(event_time.astype("datetime64[us]"), pa.timestamp("us", "UTC")),
             "event_date": pa.array(event_time.astype("datetime64[D]"), pa.date32()),
         })
-        write_deltalake(str(path), batch, partition_by=["event_date"],
+        write_deltalake(str(path), batch, partition_by=list(GOLD_ALERTS.partition_by),
                         mode="overwrite" if start == 0 else "append")
 
 
@@ -78,7 +79,7 @@ def bench_sql(settings: Settings, rows: int, runs: int = 5) -> list[SqlTiming]:
     import os
 
     lake = settings.home / "bench" / "sql" / "lake"
-    table = Path(Catalog(lake).table("gold.alerts"))
+    table = Path(Catalog(lake).table(GOLD_ALERTS))
     first_day = date.today() - timedelta(days=DAYS)
     marker = table.parent / f".rows-{rows}-{first_day}"
     if not marker.exists():

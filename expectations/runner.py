@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from expectations.suites import CRITICAL, SUITES
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.tables import GOLD_DAILY_REPORT, SILVER_TRANSACTIONS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -57,19 +58,20 @@ def table_frames(spark: SparkSession, settings: Settings) -> dict[str, DataFrame
         path = catalog.table(table)
         if io.delta_exists(spark, path):
             frames[table] = io.read_delta(spark, path)
-    if "silver.transactions" in frames:
-        silver = frames["silver.transactions"]
-        frames["silver.transactions"] = silver.withColumns({
+    if SILVER_TRANSACTIONS.name in frames:
+        silver = frames[SILVER_TRANSACTIONS.name]
+        frames[SILVER_TRANSACTIONS.name] = silver.withColumns({
             "event_age_at_arrival_s": F.unix_timestamp("kafka_timestamp")
             - F.unix_timestamp("event_time"),
             "event_age_now_s": F.unix_timestamp(F.current_timestamp())
             - F.unix_timestamp("event_time"),
         })
-        if "gold.daily_report" in frames:
+        if GOLD_DAILY_REPORT.name in frames:
             totals = silver.groupBy(F.col("event_date").alias("report_date")).agg(
                 F.count(F.lit(1)).alias("silver_payments"),
                 F.sum("amount_eur").cast("decimal(18,2)").alias("silver_amount_eur"))
-            frames["gold.daily_report"] = frames["gold.daily_report"].join(
+            report = GOLD_DAILY_REPORT.name
+            frames[report] = frames[report].join(
                 totals, "report_date", "left").fillna(0, ["silver_payments"]).withColumn(
                 "silver_amount_eur", F.coalesce("silver_amount_eur", F.lit(0).cast(
                     "decimal(18,2)")))

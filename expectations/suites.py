@@ -17,6 +17,13 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from lakehouse.event_contract import QUARANTINE_REASONS, contract_limits, supported_currencies
 from lakehouse.rules import SEVERITIES, load_rules
 from lakehouse.settings import Settings
+from lakehouse.tables import (
+    BRONZE_TRANSACTIONS_RAW,
+    GOLD_ALERTS,
+    GOLD_DAILY_REPORT,
+    SILVER_QUARANTINE,
+    SILVER_TRANSACTIONS,
+)
 
 CRITICAL = FailureSeverity.CRITICAL
 WARNING = FailureSeverity.WARNING
@@ -95,10 +102,10 @@ def gold_daily_report(settings: Settings) -> gx.ExpectationSuite:
 
 
 SUITES = {
-    "bronze.transactions_raw": bronze_transactions_raw,
-    "silver.transactions": silver_transactions,
-    "silver.quarantine": silver_quarantine,
-    "gold.alerts": gold_alerts,
-    "gold.daily_report": gold_daily_report,
+    BRONZE_TRANSACTIONS_RAW.name: bronze_transactions_raw,
+    SILVER_TRANSACTIONS.name: silver_transactions,
+    SILVER_QUARANTINE.name: silver_quarantine,
+    GOLD_ALERTS.name: gold_alerts,
+    GOLD_DAILY_REPORT.name: gold_daily_report,
 }
 """The suite of each table, by table name, built from the settings the pipeline runs with."""

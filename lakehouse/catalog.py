@@ -5,16 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-TABLES = (
-    "bronze.transactions_raw",
-    "silver.transactions",
-    "silver.quarantine",
-    "gold.alerts",
-    "gold.user_activity_1m",
-    "gold.merchant_activity_1m",
-    "gold.daily_report",
-    "gold.labels",
-)
+from lakehouse import tables
+
+TABLES = tuple(table.name for table in tables.TABLES)
+"""The lake's table names (declared in lakehouse.tables)."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +42,9 @@ class Catalog:
             return str(self.lake_root.joinpath(*parts))
         return "/".join([self.lake_root.rstrip("/"), *parts])
 
-    def table(self, name: str) -> str:
-        """The path of a table such as `silver.transactions`."""
+    def table(self, table: tables.Table | str) -> str:
+        """The path of a table (a lakehouse.tables constant, or its name)."""
+        name = str(table)
         if name not in TABLES:
             raise KeyError(f"unknown table {name}")
         layer, table = name.split(".")
@@ -59,6 +54,6 @@ class Catalog:
         """The checkpoint folder of a streaming query."""
         return self._under("_checkpoints", query)
 
-    def sql_name(self, name: str) -> str:
-        """The name a table gets in SQL: `silver.transactions` -> `silver_transactions`."""
-        return name.replace(".", "_")
+    def sql_name(self, table: tables.Table | str) -> str:
+        """The name a table gets in SQL, such as `silver_transactions`."""
+        return str(table).replace(".", "_")

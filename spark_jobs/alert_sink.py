@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.tables import GOLD_ALERTS
 from spark_jobs import io
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 POSTGRES_QUERY = "alerts_postgres"
 GOLD_QUERY = "alerts_gold"
-GOLD_TABLE = "gold.alerts"
 GOLD_APP_ID = "gold.alerts/alerts_gold"
 MESSAGE_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
@@ -133,7 +133,7 @@ class GoldSink:
     def __init__(self, settings: Settings, rule_ids: Sequence[str]) -> None:
         self.settings = settings
         self.rule_ids = list(rule_ids)
-        self.path = Catalog(settings.lake_location).table(GOLD_TABLE)
+        self.path = Catalog(settings.lake_location).table(GOLD_ALERTS)
 
     def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
         """Append one batch once; only the gold.alerts partitions of its event dates are read."""
@@ -145,7 +145,7 @@ class GoldSink:
         dates = [r[0] for r in alerts.select("event_date").distinct().collect()]
         if not dates:
             return
-        io.ensure_delta_table(alerts, self.path, ("event_date",))
+        io.ensure_delta_table(alerts, self.path, GOLD_ALERTS.partition_by)
         spark = kafka_rows.sparkSession
         held = io.read_delta(spark, self.path).where(
             F.col("event_date").isin(dates) & ~((F.col("gold_batch_id") == batch_id)

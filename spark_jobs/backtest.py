@@ -19,6 +19,7 @@ from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig
 from lakehouse.rules import BEHAVIOUR_RULES, Rule
 from lakehouse.settings import Settings
+from lakehouse.tables import SILVER_TRANSACTIONS
 from spark_jobs import gold_labels, io
 from spark_jobs.gold_batch import batch_alerts
 
@@ -117,13 +118,14 @@ def silver_range(spark: SparkSession, settings: Settings) -> tuple[date, date]:
     """The first and last event date in silver, or a one-line error when it is empty."""
     from pyspark.sql import functions as F
 
-    path = Catalog(settings.lake_location).table("silver.transactions")
+    path = Catalog(settings.lake_location).table(SILVER_TRANSACTIONS)
     if not io.delta_exists(spark, path):
-        raise PaystreamError("silver.transactions does not exist yet: import or stream data first")
+        raise PaystreamError(f"{SILVER_TRANSACTIONS} does not exist yet: import or stream data "
+                             "first")
     silver = io.read_delta(spark, path)
     first, last = silver.agg(F.min("event_date"), F.max("event_date")).collect()[0]
     if first is None:
-        raise PaystreamError("silver.transactions is empty")
+        raise PaystreamError(f"{SILVER_TRANSACTIONS} is empty")
     return first, last
 
 
@@ -133,7 +135,7 @@ def labelled_payments(spark: SparkSession, settings: Settings, first: date,
     from pyspark.sql import functions as F
 
     payments = io.read_delta(spark, Catalog(settings.lake_location).table(
-        "silver.transactions")).where(
+        SILVER_TRANSACTIONS)).where(
         F.col("event_date").between(F.lit(first), F.lit(last))).select(
         "transaction_id", "amount_eur", "event_date")
     labels = gold_labels.read_labels(spark, settings).select("transaction_id", "label",

@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.tables import BRONZE_TRANSACTIONS_RAW
 from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-TABLE = "bronze.transactions_raw"
 QUERY_NAME = "bronze"
-PARTITION_BY = ("ingest_date",)
 
 
 def transform(kafka_df: DataFrame) -> DataFrame:
@@ -47,8 +46,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool,
     writer = (
         transform(source).writeStream.format("delta").queryName(QUERY_NAME)
         .option("checkpointLocation", catalog.checkpoint(QUERY_NAME))
-        .partitionBy(*PARTITION_BY).outputMode("append")
+        .partitionBy(*BRONZE_TRANSACTIONS_RAW.partition_by).outputMode("append")
     )
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime="0 seconds")
-    return writer.start(catalog.table(TABLE))
+    return writer.start(catalog.table(BRONZE_TRANSACTIONS_RAW))

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.tables import GOLD_ALERTS, GOLD_DAILY_REPORT, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import io
-from spark_jobs.gold_alerts import MERCHANT_ACTIVITY, USER_ACTIVITY, activity_1m
+from spark_jobs.gold_alerts import ACTIVITY_TABLES, activity_1m
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-TABLE = "gold.daily_report"
 TOP_N = 10
 BACKFILL_BATCH_ID = -1
 """gold_batch_id of alerts the backfill added (the stream's batch ids are >= 0)."""
@@ -127,20 +127,19 @@ def run(spark: SparkSession, settings: Settings, day: date,
     """
     from pyspark.sql import functions as F
 
-    from spark_jobs.gold_alerts import TABLE as ALERTS
     from spark_jobs.gold_batch import batch_alerts
     from spark_jobs.pipeline import ensure_tables
 
     ensure_tables(spark, settings)
     catalog = Catalog(settings.lake_location)
-    silver_day = io.read_delta(spark, catalog.table("silver.transactions")).where(
+    silver_day = io.read_delta(spark, catalog.table(SILVER_TRANSACTIONS)).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
-    quarantine_day = io.read_delta(spark, catalog.table("silver.quarantine")).where(
+    quarantine_day = io.read_delta(spark, catalog.table(SILVER_QUARANTINE)).where(
         F.col("quarantine_date") == F.lit(day))
     batch = batch_alerts(spark, settings, day, day).withColumn(
         "gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long")).localCheckpoint()
-    alerts_path = catalog.table(ALERTS)
-    io.ensure_delta_table(batch, alerts_path, ("event_date",))
+    alerts_path = catalog.table(GOLD_ALERTS)
+    io.ensure_delta_table(batch, alerts_path, GOLD_ALERTS.partition_by)
     # Checkpointed: the day's partition is rewritten below, from these very rows.
     kept = io.read_delta(spark, alerts_path).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
@@ -148,12 +147,13 @@ def run(spark: SparkSession, settings: Settings, day: date,
     alerts_day = kept.unionByName(
         batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
     if day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s):
-        _replace_day(alerts_day, alerts_path, "event_date", day, ("event_date",))
-        for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
+        _replace_day(alerts_day, alerts_path, "event_date", day, GOLD_ALERTS.partition_by)
+        for table, key in ACTIVITY_TABLES:
             _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,
-                         ("event_date",))
+                         table.partition_by)
     row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()
-    _replace_day(row, catalog.table(TABLE), "report_date", day, ("report_date",))
+    _replace_day(row, catalog.table(GOLD_DAILY_REPORT), "report_date", day,
+                 GOLD_DAILY_REPORT.partition_by)
     document: dict[str, Any] = json.loads(str(row.toJSON().first() or "{}"))
     io.upsert_daily_report(settings, day, document)
     return document

@@ -23,17 +23,21 @@ from typing import TYPE_CHECKING
 from lakehouse.catalog import Catalog
 from lakehouse.rules import Rule, evaluate_rules, lake_rules, load_rules, lookback_seconds
 from lakehouse.settings import Settings
+from lakehouse.tables import (
+    GOLD_ALERTS,
+    GOLD_MERCHANT_ACTIVITY_1M,
+    GOLD_USER_ACTIVITY_1M,
+    SILVER_TRANSACTIONS,
+)
 from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-TABLE = "gold.alerts"
-USER_ACTIVITY = "gold.user_activity_1m"
-MERCHANT_ACTIVITY = "gold.merchant_activity_1m"
+ACTIVITY_TABLES = ((GOLD_USER_ACTIVITY_1M, "user_id"), (GOLD_MERCHANT_ACTIVITY_1M, "merchant_id"))
+"""The per-minute activity tables and the key each counts by."""
 QUERY_NAME = "gold"
-PARTITION_BY = ("event_date",)
 
 
 def neighbourhood(silver: DataFrame, new_rows: DataFrame, lookback_s: int,
@@ -93,7 +97,7 @@ class GoldBatch:
     def __call__(self, new_rows: DataFrame, batch_id: int) -> None:
         """Judge one micro-batch of new silver rows and publish its alerts."""
         new_rows = new_rows.persist()
-        silver = io.read_delta(new_rows.sparkSession, self.catalog.table("silver.transactions"))
+        silver = io.read_delta(new_rows.sparkSession, self.catalog.table(SILVER_TRANSACTIONS))
         judgement = self.judge(new_rows, silver, batch_id)
         if judgement is not None:
             self.publish(judgement)
@@ -121,8 +125,8 @@ class GoldBatch:
                                 (bounds_row[0], bounds_row[1])).localCheckpoint()
         alerts = evaluate_rules(context, self.rules, F.current_timestamp()).withColumn(
             "gold_batch_id", F.lit(batch_id).cast("long"))
-        alerts_path = self.catalog.table(TABLE)
-        io.ensure_delta_table(alerts, alerts_path, PARTITION_BY)
+        alerts_path = self.catalog.table(GOLD_ALERTS)
+        io.ensure_delta_table(alerts, alerts_path, GOLD_ALERTS.partition_by)
         # Only the dates the judged neighbourhood spans: an alert's event_date is its payment's.
         low = bounds_row[0] - timedelta(seconds=self.lookback_s)
         high = bounds_row[1] + timedelta(seconds=self.lookback_s)
@@ -159,8 +163,8 @@ class GoldBatch:
 
         batch_id = judgement.batch_id
         if judgement.new_alert_count:
-            io.append_idempotent(judgement.new_alerts, self.catalog.table(TABLE), TABLE,
-                                 batch_id, PARTITION_BY)
+            io.append_idempotent(judgement.new_alerts, self.catalog.table(GOLD_ALERTS),
+                                 GOLD_ALERTS.name, batch_id, GOLD_ALERTS.partition_by)
         self._activity(judgement.new_rows, batch_id)
         latencies = []
         if judgement.new_alert_count:
@@ -180,9 +184,9 @@ class GoldBatch:
 
     def _activity(self, new_rows: DataFrame, batch_id: int) -> None:
         """Append the batch's per-minute user and merchant counts (additive rows)."""
-        for table, key in ((USER_ACTIVITY, "user_id"), (MERCHANT_ACTIVITY, "merchant_id")):
-            io.append_idempotent(activity_1m(new_rows, key), self.catalog.table(table), table,
-                                 batch_id, ("event_date",))
+        for table, key in ACTIVITY_TABLES:
+            io.append_idempotent(activity_1m(new_rows, key), self.catalog.table(table),
+                                 table.name, batch_id, table.partition_by)
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
@@ -190,7 +194,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     catalog = Catalog(settings.lake_location)
     source = spark.readStream.format("delta").option(
         "maxFilesPerTrigger", str(settings.pipeline.max_files_per_trigger)
-    ).load(catalog.table("silver.transactions"))
+    ).load(catalog.table(SILVER_TRANSACTIONS))
     writer = (source.writeStream.queryName(QUERY_NAME).foreachBatch(GoldBatch(settings))
               .option("checkpointLocation", catalog.checkpoint(QUERY_NAME)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.tables import GOLD_LABELS, SILVER_TRANSACTIONS
 from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-TABLE = "gold.labels"
 FRAUD_WORDS = frozenset({"1", "true", "t", "yes", "y", "fraud", "fraudulent", "confirmed_fraud",
                          "chargeback"})
 LEGIT_WORDS = frozenset({"0", "false", "f", "no", "n", "legit", "genuine", "false_positive",
@@ -105,7 +105,7 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
         [(k, v.label, v.scenario, v.labelled_at or now) for k, v in sorted(latest.items())],
         "transaction_id string, label string, scenario string, labelled_at timestamp").select(
         "transaction_id", "label", "scenario", F.lit(source).alias("source"), "labelled_at")
-    path = Catalog(settings.lake_location).table(TABLE)
+    path = Catalog(settings.lake_location).table(GOLD_LABELS)
     if not io.delta_exists(spark, path):
         io.ensure_delta_table(frame.limit(0), path, ())
     (DeltaTable.forPath(spark, path).alias("t")
@@ -133,7 +133,7 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
     merchant and event time from silver; return the ids published."""
     from pyspark.sql import functions as F
 
-    silver_path = Catalog(settings.lake_location).table("silver.transactions")
+    silver_path = Catalog(settings.lake_location).table(SILVER_TRANSACTIONS)
     if not io.delta_exists(spark, silver_path):
         return set()
     ids = labels.select("transaction_id", "label", "labelled_at")
@@ -167,7 +167,7 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
 
 def read_labels(spark: SparkSession, settings: Settings) -> Any:
     """gold.labels (transaction_id, label, scenario, labelled_at), empty when it does not exist."""
-    path = Catalog(settings.lake_location).table(TABLE)
+    path = Catalog(settings.lake_location).table(GOLD_LABELS)
     if io.delta_exists(spark, path):
         return io.read_delta(spark, path).select("transaction_id", "label", "scenario",
                                                  "labelled_at")

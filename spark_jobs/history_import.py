@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import bronze_transactions_raw, gold_labels, io, silver_transactions
 from spark_jobs.gold_labels import Label, is_fraud, labelled_at
 
@@ -236,13 +237,13 @@ class ChunkLoader:
         rejected = rejected.unionByName(silver_transactions.with_reason(
             checked, conflicts, silver_transactions.CONFLICTING_DUPLICATE))
         quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
-        io.append_idempotent(bronze, self.catalog.table(bronze_transactions_raw.TABLE),
-                             f"{self.app_id}-bronze", chunk, bronze_transactions_raw.PARTITION_BY)
-        io.append_idempotent(new_rows, self.catalog.table(silver_transactions.TABLE),
-                             f"{self.app_id}-silver", chunk, silver_transactions.PARTITION_BY)
-        io.append_idempotent(quarantine, self.catalog.table(silver_transactions.QUARANTINE),
+        io.append_idempotent(bronze, self.catalog.table(BRONZE_TRANSACTIONS_RAW),
+                             f"{self.app_id}-bronze", chunk, BRONZE_TRANSACTIONS_RAW.partition_by)
+        io.append_idempotent(new_rows, self.catalog.table(SILVER_TRANSACTIONS),
+                             f"{self.app_id}-silver", chunk, SILVER_TRANSACTIONS.partition_by)
+        io.append_idempotent(quarantine, self.catalog.table(SILVER_QUARANTINE),
                              f"{self.app_id}-quarantine", chunk,
-                             silver_transactions.QUARANTINE_PARTITION_BY)
+                             SILVER_QUARANTINE.partition_by)
         if labels:
             gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
         outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}
@@ -257,7 +258,7 @@ class ChunkLoader:
 
     def _known(self, candidates: DataFrame) -> DataFrame:
         """Silver rows holding any of the candidates' transaction ids."""
-        path = self.catalog.table(silver_transactions.TABLE)
+        path = self.catalog.table(SILVER_TRANSACTIONS)
         if not io.delta_exists(self.spark, path):
             return candidates.limit(0)
         return io.read_delta(self.spark, path).join(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.tables import BRONZE_TRANSACTIONS_RAW
 from spark_jobs import bronze_transactions_raw, gold_alerts, io, silver_transactions
 
 if TYPE_CHECKING:
@@ -47,9 +48,9 @@ class MedallionBatch:
         judgement = self.gold.judge(landing.new_rows, silver_view, batch_id)
         if judgement is not None:
             self.gold.publish(judgement)
-        io.append_idempotent(bronze, self.catalog.table(bronze_transactions_raw.TABLE),
-                             bronze_transactions_raw.TABLE, batch_id,
-                             bronze_transactions_raw.PARTITION_BY)
+        io.append_idempotent(bronze, self.catalog.table(BRONZE_TRANSACTIONS_RAW),
+                             BRONZE_TRANSACTIONS_RAW.name, batch_id,
+                             BRONZE_TRANSACTIONS_RAW.partition_by)
         self.silver.commit(landing)
         if judgement is not None:
             self.gold.commit(judgement)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -105,20 +106,20 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
 
     catalog = Catalog(settings.lake_location)
     bronze = bronze_transactions_raw.transform(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA))
-    io.ensure_delta_table(bronze, catalog.table(bronze_transactions_raw.TABLE),
-                          bronze_transactions_raw.PARTITION_BY)
+    io.ensure_delta_table(bronze, catalog.table(BRONZE_TRANSACTIONS_RAW),
+                          BRONZE_TRANSACTIONS_RAW.partition_by)
     checked = silver_transactions.check_contract(bronze)
     silver = silver_transactions.to_silver_rows(checked, 0)
-    io.ensure_delta_table(silver, catalog.table(silver_transactions.TABLE),
-                          silver_transactions.PARTITION_BY)
-    landed = io.read_delta(spark, catalog.table(silver_transactions.TABLE)).columns
+    io.ensure_delta_table(silver, catalog.table(SILVER_TRANSACTIONS),
+                          SILVER_TRANSACTIONS.partition_by)
+    landed = io.read_delta(spark, catalog.table(SILVER_TRANSACTIONS)).columns
     if "payload_sha256" not in landed:
         raise PaystreamError(
-            f"{catalog.table(silver_transactions.TABLE)} was written by an earlier Paystream "
+            f"{catalog.table(SILVER_TRANSACTIONS)} was written by an earlier Paystream "
             "(no payload_sha256 column): use a fresh PAYSTREAM_LAKE_ROOT")
     quarantine = silver_transactions.to_quarantine_rows(checked, 0)
-    io.ensure_delta_table(quarantine, catalog.table(silver_transactions.QUARANTINE),
-                          silver_transactions.QUARANTINE_PARTITION_BY)
+    io.ensure_delta_table(quarantine, catalog.table(SILVER_QUARANTINE),
+                          SILVER_QUARANTINE.partition_by)
 
 
 def _enabled_rules(settings: Settings) -> list[str]:

@@ -31,17 +31,14 @@ from typing import TYPE_CHECKING
 from lakehouse.catalog import Catalog
 from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
 from lakehouse.settings import Settings
+from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-TABLE = "silver.transactions"
-QUARANTINE = "silver.quarantine"
 QUERY_NAME = "silver"
-PARTITION_BY = ("event_date",)
-QUARANTINE_PARTITION_BY = ("quarantine_date",)
 
 
 def check_contract(bronze: DataFrame) -> DataFrame:
@@ -357,7 +354,7 @@ class SilverBatch:
         """The silver rows every other batch landed."""
         from pyspark.sql import functions as F
 
-        return io.read_delta(spark, self.catalog.table(TABLE)).where(
+        return io.read_delta(spark, self.catalog.table(SILVER_TRANSACTIONS)).where(
             F.col("silver_batch_id") != batch_id)
 
     def commit(self, landing: SilverLanding) -> None:
@@ -371,11 +368,13 @@ class SilverBatch:
         # Empty frames are not written: each write is a Spark job and a Delta commit or Kafka
         # round trip, the fixed cost that dominates a small batch.
         if rows_out:
-            io.append_idempotent(landing.new_rows, self.catalog.table(TABLE),
-                                 "silver.transactions", batch_id, PARTITION_BY)
+            io.append_idempotent(landing.new_rows, self.catalog.table(SILVER_TRANSACTIONS),
+                                 SILVER_TRANSACTIONS.name, batch_id,
+                                 SILVER_TRANSACTIONS.partition_by)
         if quarantined:
-            io.append_idempotent(landing.quarantine_rows, self.catalog.table(QUARANTINE),
-                                 "silver.quarantine", batch_id, QUARANTINE_PARTITION_BY)
+            io.append_idempotent(landing.quarantine_rows, self.catalog.table(SILVER_QUARANTINE),
+                                 SILVER_QUARANTINE.name, batch_id,
+                                 SILVER_QUARANTINE.partition_by)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
         io.insert_metrics(self.settings, [{
@@ -398,7 +397,7 @@ class SilverBatch:
             io.write_kafka(clean, self.settings, "transactions_clean")
         if quarantine_rows is None:
             return
-        dead = dead_letters(quarantine_rows, self.catalog.table("bronze.transactions_raw"))
+        dead = dead_letters(quarantine_rows, self.catalog.table(BRONZE_TRANSACTIONS_RAW))
         io.write_kafka(dead, self.settings, "transactions_dlq")
 
 
@@ -442,7 +441,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     batch = SilverBatch(spark, settings)
     source = spark.readStream.format("delta").option(
         "maxFilesPerTrigger", str(settings.pipeline.max_files_per_trigger)
-    ).load(catalog.table("bronze.transactions_raw"))
+    ).load(catalog.table(BRONZE_TRANSACTIONS_RAW))
     writer = (source.writeStream.queryName(QUERY_NAME).foreachBatch(batch)
               .option("checkpointLocation", catalog.checkpoint(QUERY_NAME)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(

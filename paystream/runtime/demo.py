@@ -80,8 +80,9 @@ def wait_for_first_alert(settings: Settings, since: datetime, timeout_s: float) 
 
 def _silver_has_data(settings: Settings) -> bool:
     from lakehouse.catalog import Catalog
+    from lakehouse.tables import SILVER_TRANSACTIONS
 
-    log = Path(Catalog(settings.lake).table("silver.transactions")) / "_delta_log"
+    log = Path(Catalog(settings.lake).table(SILVER_TRANSACTIONS)) / "_delta_log"
     return any(log.glob("*.json"))
 
 
