@@ -3,9 +3,10 @@
 Each rule takes silver rows (the rows to judge plus the history they need) and
 returns one alert row per triggering payment, with a deterministic alert_id
 (hash of rule id and transaction id). Every rule is monotone: adding payments
-can only add alerts. So the stream, which re-judges the neighbourhood of each
-new batch against the silver table, ends with exactly the alerts the batch
-backfill finds over the same data.
+can only add alerts. The batch backfill and the backtest run these functions
+over silver; the streaming queries judge the same rules (instant: these very
+expressions; stateful: the Java processor), and the stream = batch tests hold
+both to the same alerts.
 """
 
 from __future__ import annotations
@@ -86,11 +87,6 @@ STREAMED_RULES = INSTANT_RULES + USER_RULES + MERCHANT_RULES + BEHAVIOUR_RULES
 def instant_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
     """The enabled rules that need no history."""
     return {k: r for k, r in rules.items() if k in INSTANT_RULES and r.enabled}
-
-
-def lake_rules(rules: dict[str, Rule]) -> dict[str, Rule]:
-    """The rules the lake query still judges over silver (per merchant), enabled or not."""
-    return {k: r for k, r in rules.items() if k not in STREAMED_RULES}
 
 
 def elevated_ticket_eur(rule: Rule) -> dict[str, Decimal]:

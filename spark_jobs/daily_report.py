@@ -27,7 +27,7 @@ from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
 from lakehouse.tables import GOLD_ALERTS, GOLD_DAILY_REPORT, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import io
-from spark_jobs.gold_alerts import ACTIVITY_TABLES, activity_1m
+from spark_jobs.gold_activity import ACTIVITY_TABLES, activity_1m
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

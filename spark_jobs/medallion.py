@@ -2,10 +2,9 @@
 
 Per batch: the records to bronze; silver's contract check, lateness and
 deduplication (spark_jobs.silver_transactions) to silver, quarantine, the
-dead-letter and `transactions_clean` topics; the per-minute activity tables;
-and any rule no streaming alert query runs (lakehouse.rules.lake_rules, none
-with the shipped rules). Alerts never wait for this query: the instant,
-stateful and merchants queries judge the same Kafka records on their own.
+dead-letter and `transactions_clean` topics; the per-minute activity tables
+(spark_jobs.gold_activity). Alerts never wait for this query: the instant and
+stateful queries judge the same Kafka records on their own.
 A trigger interval (`pipeline.lake_trigger_s`) favours throughput over latency.
 
 Every write is idempotent per batch: Delta appends carry (txnAppId,
@@ -15,13 +14,14 @@ rows and its appends already made are skipped table by table.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW
-from spark_jobs import bronze_transactions_raw, gold_alerts, io, silver_transactions
+from spark_jobs import bronze_transactions_raw, gold_activity, io, silver_transactions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,24 +37,18 @@ class MedallionBatch:
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.catalog = Catalog(settings.lake_location)
         self.silver = silver_transactions.SilverBatch(spark, settings)
-        self.gold = gold_alerts.GoldBatch(settings)
+        self.gold = gold_activity.GoldBatch(settings)
 
     def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
-        """Land one batch of Kafka records: alerts out first, then the Delta commits."""
+        """Land one batch of Kafka records: bronze, silver (with quarantine), then gold."""
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
         landing = self.silver.prepare(bronze, batch_id)
-        silver_view = self.silver.other_batches(bronze.sparkSession, batch_id).unionByName(
-            landing.new_rows)
-        judgement = self.gold.judge(landing.new_rows, silver_view, batch_id)
-        if judgement is not None:
-            self.gold.publish(judgement)
+        started = time.perf_counter()
         io.append_idempotent(bronze, self.catalog.table(BRONZE_TRANSACTIONS_RAW),
                              BRONZE_TRANSACTIONS_RAW.name, batch_id,
                              BRONZE_TRANSACTIONS_RAW.partition_by)
         self.silver.commit(landing)
-        if judgement is not None:
-            self.gold.commit(judgement)
-            judgement.release()
+        self.gold.commit(landing.new_rows, batch_id, started)
         landing.release()
         bronze.unpersist()
 

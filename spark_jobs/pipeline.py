@@ -43,7 +43,7 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
         alert_sink,
         bronze_transactions_raw,
         decision_sink,
-        gold_alerts,
+        gold_activity,
         instant_alerts,
         medallion,
         silver_transactions,
@@ -67,7 +67,7 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
                     available_now: bool) -> StreamingQuery:
         return alert_sink.start_gold(spark, settings, available_now, STREAMED_RULES)
 
-    return {"bronze": bronze, "silver": silver, "gold": gold_alerts.start,
+    return {"bronze": bronze, "silver": silver, "gold": gold_activity.start,
             "medallion": medallion.start, "instant": instant_alerts.start,
             "stateful": stateful_alerts.start,
             "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold,

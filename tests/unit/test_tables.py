@@ -14,7 +14,7 @@ PRODUCT = ("lakehouse", "spark_jobs", "producer", "expectations", "dashboard", "
 
 
 def test_the_catalog_knows_exactly_the_declared_tables(tmp_path: Path) -> None:
-    assert TABLES == tuple(table.name for table in tables.TABLES)
+    assert tuple(table.name for table in tables.TABLES) == TABLES
     catalog = Catalog(tmp_path)
     assert catalog.table(tables.SILVER_TRANSACTIONS) == str(tmp_path / "silver" / "transactions")
     assert catalog.table(tables.GOLD_ALERTS) == catalog.table("gold.alerts")
@@ -24,7 +24,8 @@ def test_the_catalog_knows_exactly_the_declared_tables(tmp_path: Path) -> None:
 
 
 def test_no_product_module_spells_a_table_name_outside_the_declarations() -> None:
-    quoted = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(t) for t in TABLES))
+    names = "|".join(re.escape(table) for table in TABLES)
+    quoted = re.compile(rf"""["']({names})["']""")
     found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
              for package in PRODUCT for path in sorted((REPO / package).rglob("*.py"))
              if path != REPO / "lakehouse" / "tables.py"
