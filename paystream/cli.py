@@ -405,6 +405,43 @@ def cmd_label(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    """List silver.quarantine by day and reason, or replay the selected records to Kafka."""
+    from lakehouse.quarantine import ReplayRequest
+    from lakehouse.sql_shell import aligned_table
+    from spark_jobs.quarantine_replay import replay, summary
+
+    request = ReplayRequest(reason=args.reason, since=args.since,
+                            include_replayed=getattr(args, "include_replayed", False))
+    counts = summary(settings, request)
+    if args.action == "list":
+        if not counts:
+            print("no quarantined records match")
+            return 0
+        print(aligned_table(["day", "reason", "records", "replayed"],
+                            [[c.day, c.reason, f"{c.rows:,}", f"{c.replayed:,}"] for c in counts]))
+        return 0
+    selected = sum(c.rows - (0 if request.include_replayed else c.replayed) for c in counts)
+    if not selected:
+        print("no quarantined records to replay (add --include-replayed to send replayed "
+              "ones again)")
+        return 0
+    if args.dry_run:
+        print(f"would replay {selected:,} quarantined records to transactions")
+        return 0
+    from lakehouse.spark import build_spark_session
+
+    _say(f"quarantine: replaying {selected:,} records to transactions")
+    spark = build_spark_session(settings, app_name="paystream-quarantine-replay")
+    try:
+        result = replay(spark, settings, request)
+    finally:
+        spark.stop()
+    print(f"replayed {result.sent:,} quarantined records to transactions as {result.replay_id}; "
+          "the stream lands each in silver or quarantines it again")
+    return 0
+
+
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     """Score a rule set (and optionally a candidate, or a parameter sweep) on labelled silver."""
     from pathlib import Path
@@ -684,6 +721,16 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--html", help="where to write the HTML report "
                                       "(default $PAYSTREAM_HOME/backtests/backtest-<time>.html)")
     trial.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    quarantine = add("quarantine", cmd_quarantine,
+                     "list quarantined records by day and reason, or replay them to Kafka")
+    quarantine.add_argument("action", choices=["list", "replay"])
+    quarantine.add_argument("--reason", help="only records with this reason (e.g. too_late)")
+    quarantine.add_argument("--since", type=_iso_date,
+                            help="only records quarantined on or after this day (YYYY-MM-DD)")
+    quarantine.add_argument("--include-replayed", action="store_true",
+                            help="replay: send records already replayed once more")
+    quarantine.add_argument("--dry-run", action="store_true",
+                            help="replay: say how many records would be sent, send none")
     backfill = add("backfill", cmd_backfill,
                    "recompute a day's gold from silver with the batch rules and report it")
     backfill.add_argument("--date", type=_iso_date, required=True, help="day (YYYY-MM-DD)")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
+from lakehouse.quarantine import REPLAY_HEADER
 from lakehouse.settings import Settings
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import io
@@ -166,13 +167,17 @@ def split_checked(checked: DataFrame, batch_id: int, newest_before: dict[int, in
     than the newest valid payment before it in its Kafka partition (`newest_before` carries
     each partition's newest event time in ms from earlier batches). Kafka keeps a user's
     payments in order in one partition, so an in-order replay of history is never late.
+    A record re-sent from quarantine (`paystream quarantine replay`, its REPLAY_HEADER) is
+    old by nature and never judged late; deduplication still holds it to one landing.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     valid = checked.where(F.size("reasons") == 0)
     invalid = checked.where(F.size("reasons") > 0)
-    typed = to_silver_rows(valid, batch_id)
+    replayed = F.coalesce(F.exists("headers", lambda h: h["key"] == REPLAY_HEADER), F.lit(False))
+    replays = to_silver_rows(valid.where(replayed), batch_id)
+    typed = to_silver_rows(valid.where(~replayed), batch_id)
     earlier = Window.partitionBy("source_partition").orderBy("source_offset").rowsBetween(
         Window.unboundedPreceding, -1)
     carried = F.lit(None).cast("long")
@@ -186,7 +191,7 @@ def split_checked(checked: DataFrame, batch_id: int, newest_before: dict[int, in
     late_keys = judged.where("_late").select(
         F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
     invalid = invalid.unionByName(with_reason(valid, late_keys, TOO_LATE))
-    return judged.where(~F.col("_late")).drop("_late"), invalid
+    return judged.where(~F.col("_late")).drop("_late").unionByName(replays), invalid
 
 
 @dataclass(frozen=True)

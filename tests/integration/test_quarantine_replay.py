@@ -1,0 +1,107 @@
+"""`paystream quarantine`: list quarantined records, replay them, and each lands exactly once.
+
+Late payments (quarantined `too_late` while the lake query ran) are replayed after the
+fact: they land in silver once, their quarantine rows say when and by which replay, and
+replaying them again (`--include-replayed`, as after a crash between send and mark) adds
+nothing. A record that still breaks the contract is quarantined again, carrying the
+replay's header, and its original row is marked.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lakehouse.catalog import Catalog
+from lakehouse.quarantine import REPLAY_HEADER, REPLAY_OF_HEADER, ReplayRequest
+from lakehouse.settings import Settings, load_settings
+from producer.kafka_sink import make_producer
+from spark_jobs.pipeline import run_pipeline
+from spark_jobs.quarantine_replay import replay, summary
+from tests.conftest import run_cli
+from tests.hostile_records import valid_event
+from tests.integration.pipeline_checks import clear_postgres, recreate_topics, rows
+
+pytestmark = pytest.mark.integration
+
+
+def _send(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(settings.kafka)
+    try:
+        for key, value in records:
+            producer.send("transactions", key=key, value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+
+
+def _lake(spark: Any, settings: Settings) -> None:
+    run_pipeline(spark, settings, (), available_now=True, queries=("medallion",))
+
+
+def test_replayed_late_payments_land_once_and_the_quarantine_remembers(
+    live_services: Settings, spark: Any, tmp_path: Any
+) -> None:
+    settings = load_settings(lake_root=tmp_path / "lake")
+    catalog = Catalog(settings.lake)
+    recreate_topics(settings)
+    clear_postgres(settings)
+    now = datetime.now(UTC)
+    rng = random.Random(7)
+
+    def payment(n: int, age: timedelta) -> dict[str, Any]:
+        stamp = (now - age).isoformat(timespec="milliseconds")[:23] + "Z"
+        return valid_event(rng, now, n) | {"user_id": "u-replay", "timestamp": stamp}
+
+    on_time = [payment(n, timedelta(minutes=1)) for n in range(3)]
+    late = [payment(n, timedelta(hours=3)) for n in range(10, 14)]  # lateness is 30 min
+    broken = payment(20, timedelta(minutes=1)) | {"currency": "XTS"}
+    _send(settings, [(b"u-replay", json.dumps(e).encode()) for e in [*on_time, *late, broken]])
+    _lake(spark, settings)
+
+    silver_ids = [r[0] for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
+    assert sorted(silver_ids) == sorted(e["transaction_id"] for e in on_time)
+    counts = {(c.reason, c.rows, c.replayed) for c in summary(settings, ReplayRequest())}
+    assert counts == {("too_late", 4, 0), ("unknown_currency", 1, 0)}
+
+    listed = run_cli("quarantine", "list", "--reason", "too_late",
+                     env={"PAYSTREAM_LAKE_ROOT": str(settings.lake)})
+    assert listed.returncode == 0, listed.stderr
+    assert "too_late" in listed.stdout and "unknown_currency" not in listed.stdout
+
+    sent = run_cli("quarantine", "replay", "--reason", "too_late",
+                   env={"PAYSTREAM_LAKE_ROOT": str(settings.lake)}, timeout=300)
+    assert sent.returncode == 0, sent.stderr
+    assert "replayed 4 quarantined records" in sent.stdout
+    _lake(spark, settings)
+
+    silver_ids = [r[0] for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
+    assert sorted(silver_ids) == sorted(e["transaction_id"] for e in [*on_time, *late])
+    marked = rows(spark, catalog, "silver.quarantine", "primary_reason", "replay_id",
+                  "replayed_at")
+    assert sorted((m[0], m[1] is not None) for m in marked) == [
+        ("too_late", True)] * 4 + [("unknown_currency", False)]
+    assert replay(spark, settings, ReplayRequest(reason="too_late")).sent == 0
+
+    # As after a crash between the send and the mark: the same records sent once more.
+    again = replay(spark, settings, ReplayRequest(reason="too_late", include_replayed=True))
+    assert again.sent == 4
+    still = replay(spark, settings, ReplayRequest(reason="unknown_currency"))
+    assert still.sent == 1
+    _lake(spark, settings)
+
+    silver_ids = [r[0] for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
+    assert sorted(silver_ids) == sorted(e["transaction_id"] for e in [*on_time, *late])
+    quarantine = rows(spark, catalog, "silver.quarantine", "primary_reason", "headers",
+                      "replay_id")
+    again_broken = [q for q in quarantine if q[0] == "unknown_currency" and q[2] is None]
+    assert len(again_broken) == 1
+    headers = {h["key"]: bytes(h["value"]).decode() for h in again_broken[0][1]}
+    assert headers[REPLAY_HEADER] == still.replay_id
+    assert headers[REPLAY_OF_HEADER].startswith("transactions/")
+    counts = {(c.reason, c.rows, c.replayed) for c in summary(settings, ReplayRequest())}
+    assert counts == {("too_late", 4, 4), ("unknown_currency", 2, 1)}
