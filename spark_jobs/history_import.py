@@ -27,7 +27,7 @@ from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
-from spark_jobs import bronze_transactions_raw, gold_labels, io, silver_transactions
+from spark_jobs import bronze_transactions_raw, gold_activity, gold_labels, io, silver_transactions
 from spark_jobs.gold_labels import Label, is_fraud, labelled_at
 
 if TYPE_CHECKING:
@@ -244,6 +244,10 @@ class ChunkLoader:
         io.append_idempotent(quarantine, self.catalog.table(SILVER_QUARANTINE),
                              f"{self.app_id}-quarantine", chunk,
                              SILVER_QUARANTINE.partition_by)
+        for table, key in gold_activity.ACTIVITY_TABLES:  # additive rows, as the stream's
+            io.append_idempotent(gold_activity.activity_1m(new_rows, key),
+                                 self.catalog.table(table), f"{self.app_id}-{table.name}", chunk,
+                                 table.partition_by)
         if labels:
             gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
         outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}

@@ -68,6 +68,9 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
     assert known_late.count() == EVENTS
     assert "fraud" not in spark.read.format("delta").load(
         catalog.table("bronze.transactions_raw")).first()["value"].decode()
+    # The per-minute activity tables hold the imported payments, as after the stream.
+    assert _activity_payments(spark, catalog) == {"gold.user_activity_1m": EVENTS,
+                                                  "gold.merchant_activity_1m": EVENTS}
 
     again = run_cli("import", str(path), "--map", LOCATION_MAP, "--label-column", "fraud",
                     "--label-delay", "30",
@@ -79,3 +82,12 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
     assert _count(spark, catalog.table("bronze.transactions_raw")) == EVENTS + 3
     assert _count(spark, catalog.table("silver.transactions")) == EVENTS
     assert _count(spark, catalog.table("silver.quarantine")) == 2
+    assert _activity_payments(spark, catalog) == {"gold.user_activity_1m": EVENTS,
+                                                  "gold.merchant_activity_1m": EVENTS}
+
+
+def _activity_payments(spark, catalog: Catalog) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Payments counted by each per-minute activity table (its rows are additive)."""
+    return {name: int(spark.read.format("delta").load(catalog.table(name))
+                      .agg({"payments": "sum"}).first()[0])
+            for name in ("gold.user_activity_1m", "gold.merchant_activity_1m")}
