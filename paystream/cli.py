@@ -103,9 +103,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     airflow = airflow_server.info(settings)
     if airflow.password:
         print(f"airflow login  {airflow.user} / {airflow.password}")
+    if demo.FIRST_DQ in report.triggered:
+        print("data quality   a first run of the suites started now, in the background; "
+              "then hourly by Airflow")
     if "airflow" in report.started:
         print("dags           unpaused: data quality, yesterday's report and maintenance run "
-              "now" + (", with a report of today so far" if report.triggered else ""))
+              "now" + (", with a report of today so far" if demo.TODAYS_REPORT in report.triggered
+                       else ""))
     docs = gx_project_dir(settings) / "gx/uncommitted/data_docs/local_site/index.html"
     print(f"data docs      {docs}")
     print('query the lake paystream sql "SELECT rule_id, count(*) FROM gold_alerts GROUP BY 1"')

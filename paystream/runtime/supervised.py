@@ -26,6 +26,10 @@ from paystream.runtime import processes
 PARTS = ("producer", "stream", "dashboard")
 """Supervised parts, in stop order: input first, then the stream (its batch done), then the view."""
 
+BACKGROUND = ("first_dq",)
+"""One-off commands run in the background beside the parts (the demo's first data-quality
+run); not restarted, each with a pid file `down` uses to stop it if it still runs."""
+
 
 @dataclass(frozen=True)
 class Program:
@@ -53,7 +57,8 @@ class PartState:
         return self.state == "RUNNING"
 
 
-def _paystream(*args: str) -> list[str]:
+def paystream_command(*args: str) -> list[str]:
+    """The argv of a `paystream` command from this virtualenv."""
     return [str(Path(sys.executable).parent / "paystream"), *args]
 
 
@@ -61,11 +66,11 @@ def programs(settings: Settings) -> list[Program]:
     """The supervised parts and their commands, from the demo settings."""
     demo = settings.demo
     return [
-        Program("producer", _paystream(
+        Program("producer", paystream_command(
             "produce", "--rate", f"{demo.rate:g}", "--fraud-rate", f"{demo.fraud_rate:g}",
             "--fault-rate", f"{demo.fault_rate:g}", "--seed", "0"), True, 15),
-        Program("stream", _paystream("stream"), False, demo.stream_stop_timeout_s),
-        Program("dashboard", _paystream(
+        Program("stream", paystream_command("stream"), False, demo.stream_stop_timeout_s),
+        Program("dashboard", paystream_command(
             "dashboard", "--host", demo.dashboard_host, "--port", str(demo.dashboard_port)),
             True, 15),
     ]
@@ -206,16 +211,53 @@ def stop_part(settings: Settings, name: str) -> bool:
     return True
 
 
+def _background_pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def background_running(settings: Settings, name: str) -> bool:
+    """True while a background command of this name runs."""
+    return processes.read_pid(_background_pid_file(settings, name)) is not None
+
+
+def start_background(settings: Settings, name: str, argv: list[str]) -> Path:
+    """Start a command in its own session, logging to logs/NAME.log; return the log."""
+    import subprocess
+
+    log = log_path(settings, name)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        started = subprocess.Popen(argv, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    _background_pid_file(settings, name).write_text(f"{started.pid}\n")
+    return log
+
+
+def stop_background(settings: Settings, name: str) -> bool:
+    """Stop a background command (its whole process tree) if it runs; return whether it did."""
+    pid_file = _background_pid_file(settings, name)
+    pid = processes.read_pid(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if pid is None:
+        return False
+    processes.terminate_tree(pid, timeout_s=30)
+    return True
+
+
 def shutdown(settings: Settings) -> list[str]:
-    """Stop every part (producer, stream, dashboard), then supervisord; return what ran.
+    """Stop the background commands, every part (producer, stream, dashboard), then
+    supervisord; return what ran.
 
     Whatever the parts left behind (a Spark JVM finishing its exit) gets 30 s, then SIGKILL."""
+    stopped_background = [name for name in BACKGROUND if stop_background(settings, name)]
     if not running(settings):
-        return []
+        return stopped_background
     pid = processes.read_pid(settings.run_dir / "supervisord.pid")
     family = processes.process_tree(pid) if pid is not None else []
     stopped = [name for name in PARTS if stop_part(settings, name)]
     with contextlib.suppress(OSError, xmlrpc.client.Error):
         _proxy(settings).supervisor.shutdown()
     processes.reap(family, timeout_s=30)
-    return [*stopped, "supervisord"]
+    return [*stopped_background, *stopped, "supervisord"]

@@ -139,3 +139,31 @@ def test_supervisor_config_runs_each_part_with_its_own_log_and_stop_rule(tmp_pat
     assert int(programs["stream"]["stopwaitsecs"]) >= 60
     assert "--rate 75 --fraud-rate 0.1" in programs["producer"]["command"]
     assert sections["supervisord"]["identifier"] == f"paystream-{settings.profile}"
+
+
+def test_a_background_command_runs_in_its_own_session_and_shutdown_stops_it(
+        tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from lakehouse.settings import load_settings
+    from paystream.runtime.processes import pid_alive, read_pid
+    from paystream.runtime.supervised import (
+        BACKGROUND,
+        background_running,
+        shutdown,
+        start_background,
+    )
+
+    settings = load_settings(home=tmp_path / "state")
+    name = BACKGROUND[0]
+    log = start_background(settings, name, [
+        sys.executable, "-c", "import sys, time; print('working', flush=True); time.sleep(600)"])
+    pid = read_pid(settings.run_dir / f"{name}.pid")
+    assert pid is not None and background_running(settings, name)
+    assert os.getsid(pid) == pid  # its own session: the caller's Ctrl-C does not reach it
+    assert shutdown(settings) == [name]  # no supervisord runs here, so only the command
+    assert not pid_alive(pid) and not background_running(settings, name)
+    assert not (settings.run_dir / f"{name}.pid").exists()
+    assert log == settings.logs_dir / f"{name}.log" and log.exists()
+    assert shutdown(settings) == []
