@@ -390,6 +390,10 @@ class PostgresSettings(BaseModel):
         description="The role the dashboard's review queue writes dispositions with: it reads "
                     "`payments` and may write payments.alert_dispositions only")
     analyst_password: SecretStr = SecretStr("paystream_analyst")
+    transactions_retention_days: int = Field(
+        default=7, ge=0,
+        description="Days of payments payments.transactions keeps (today included); older day "
+                    "partitions are dropped by the maintenance DAG; 0 writes no payments there")
     external: bool = Field(
         default=False,
         description="The server at host:port is not the project's own (a container, a managed "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import PaystreamError
@@ -209,6 +209,70 @@ def upsert_decisions(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> Non
     with_postgres(settings,
                   lambda cur: execute_values(cur, DECISION_INSERT, safe, page_size=1000),
                   settings.pipeline.postgres_retry_s)
+
+
+def insert_transactions(settings: Settings, rows: Sequence[Sequence[Any]], today: date) -> int:
+    """Copy new silver payments (TRANSACTION_COLUMNS) into payments.transactions, creating
+    each day's partition first; a payment held is left as it is, days older than the
+    retention are skipped. Waits for PostgreSQL as upsert_alerts does; returns rows offered."""
+    from io import StringIO
+
+    from lakehouse.stores.postgres import (
+        TRANSACTION_COLUMNS,
+        copy_text_row,
+        retention_cutoff,
+        transactions_partition_ddl,
+    )
+
+    retention = settings.postgres.transactions_retention_days
+    if not retention or not rows:
+        return 0
+    cutoff = retention_cutoff(today, retention)
+    kept = [row for row in rows if row[1] >= cutoff]
+    if not kept:
+        return 0
+    text = "".join(copy_text_row(row) for row in kept)
+    columns = ", ".join(TRANSACTION_COLUMNS)
+
+    def write(cur: Any) -> None:
+        cur.execute("SET LOCAL TIME ZONE 'UTC'")  # Spark's timestamps are UTC, without a zone
+        for day in sorted({row[1] for row in kept}):
+            cur.execute(transactions_partition_ddl(day))
+        cur.execute("CREATE TEMP TABLE incoming_transactions "
+                    "(LIKE payments.transactions INCLUDING DEFAULTS) ON COMMIT DROP")
+        cur.copy_expert(f"COPY incoming_transactions ({columns}) FROM STDIN", StringIO(text))
+        cur.execute(f"INSERT INTO payments.transactions ({columns}) SELECT {columns} "
+                    "FROM incoming_transactions ON CONFLICT DO NOTHING")
+
+    with_postgres(settings, write, settings.pipeline.postgres_retry_s)
+    return len(kept)
+
+
+def drop_expired_transactions(settings: Settings, today: date) -> list[str]:
+    """Drop the day partitions of payments.transactions older than the retention (whole
+    tables, never row by row); return the names dropped."""
+    from lakehouse.stores.postgres import partition_day, retention_cutoff
+
+    retention = settings.postgres.transactions_retention_days
+    dropped: list[str] = []
+    if not retention:
+        return dropped
+    cutoff = retention_cutoff(today, retention)
+
+    def drop(cur: Any) -> None:
+        cur.execute("SELECT c.relname FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent "
+                    "JOIN pg_namespace n ON n.oid = p.relnamespace "
+                    "WHERE n.nspname = 'payments' AND p.relname = 'transactions'")
+        for (name,) in cur.fetchall():
+            day = partition_day(name)
+            if day is not None and day < cutoff:
+                cur.execute(f'DROP TABLE payments."{name}"')
+                dropped.append(name)
+
+    with_postgres(settings, drop, settings.pipeline.postgres_retry_s)
+    return sorted(dropped)
 
 
 def pending_dispositions(settings: Settings) -> list[tuple[str, str, Any]]:

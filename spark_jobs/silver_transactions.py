@@ -382,12 +382,24 @@ class SilverBatch:
                                  SILVER_QUARANTINE.partition_by)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
+        if rows_out:
+            self._mirror_to_postgres(landing.new_rows)
         io.insert_metrics(self.settings, [{
             "layer": "silver", "batch_id": batch_id, "rows_in": landing.checked.count(),
             "rows_out": rows_out,
             "duration_ms": (time.perf_counter() - landing.started) * 1000,
             "details": {"quarantined": quarantined},
         }])
+
+    def _mirror_to_postgres(self, inserted: DataFrame) -> None:
+        """New silver rows to payments.transactions (COPY, idempotent on the payment)."""
+        from datetime import UTC, datetime
+
+        from lakehouse.stores.postgres import TRANSACTION_COLUMNS
+
+        if self.settings.postgres.transactions_retention_days:
+            rows = inserted.select(*TRANSACTION_COLUMNS).collect()
+            io.insert_transactions(self.settings, rows, datetime.now(UTC).date())
 
     def _publish(self, inserted: DataFrame | None, quarantine_rows: DataFrame | None) -> None:
         """New silver rows to `transactions_clean`; quarantined ones to the dead-letter topic."""

@@ -57,7 +57,7 @@ def clear_postgres(settings: Settings) -> None:
     try:
         with conn, conn.cursor() as cur:
             cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics, payments.decisions, "
-                        "payments.alert_dispositions")
+                        "payments.alert_dispositions, payments.transactions")
     finally:
         conn.close()
 
@@ -137,6 +137,25 @@ def postgres_alert_ids(settings: Settings) -> dict[str, tuple[str, str]]:
             return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
     finally:
         conn.close()
+
+
+def assert_transactions_mirrored(spark: Any, settings: Settings, catalog: Catalog) -> int:
+    """PostgreSQL payments.transactions holds exactly silver's payments, each once (NUL in an id
+    written as U+FFFD, as every PostgreSQL sink does); return how many."""
+    from spark_jobs.io import postgres_connection
+
+    silver = [r[0].replace("\x00", "\ufffd")
+              for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
+    conn = postgres_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT transaction_id FROM payments.transactions")
+            mirrored = [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+    assert len(mirrored) == len(set(mirrored)), "a payment is in PostgreSQL twice"
+    assert set(mirrored) == set(silver), (len(mirrored), len(silver))
+    return len(mirrored)
 
 
 def batch_alert_ids(spark: Any, settings: Settings, catalog: Catalog) -> dict[str, tuple[str, str]]:

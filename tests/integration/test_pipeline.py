@@ -24,6 +24,7 @@ from producer.main import ProduceRequest, generator_options, run_produce
 from spark_jobs.pipeline import LAYERS, run_pipeline
 from tests.integration.pipeline_checks import (
     SCHEMA_FAULTS,
+    assert_transactions_mirrored,
     batch_alert_ids,
     bronze_labels,
     check_decisions,
@@ -164,6 +165,7 @@ def test_postgres_and_kafka_alerts_match_gold(run: PipelineRun) -> None:
     gold = gold_alert_ids(run.spark, run.catalog)
     assert gold
     assert postgres_alert_ids(run.settings) == gold
+    assert assert_transactions_mirrored(run.spark, run.settings, run.catalog) > EVENTS * 0.9
     consumer = KafkaConsumer("alerts", **run.settings.kafka.python_client_config(),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=10_000, group_id=None)

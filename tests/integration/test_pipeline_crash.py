@@ -22,6 +22,7 @@ from paystream.runtime.processes import wait_until
 from spark_jobs import stateful_alerts
 from tests.conftest import run_cli
 from tests.integration.pipeline_checks import (
+    assert_transactions_mirrored,
     batch_alert_ids,
     clear_postgres,
     gold_alert_ids,
@@ -110,6 +111,7 @@ def _assert_sinks_agree(spark: Any, settings: Settings, catalog: Catalog, sent: 
     gold = gold_alert_ids(spark, catalog)
     assert gold
     assert postgres_alert_ids(settings) == gold
+    assert_transactions_mirrored(spark, settings, catalog)
     assert batch_alert_ids(spark, settings, catalog) == gold
 
 

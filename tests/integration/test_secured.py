@@ -18,7 +18,12 @@ from lakehouse.catalog import Catalog
 from lakehouse.settings import KafkaSettings, PostgresSettings, Settings, load_settings
 from paystream.runtime.kafka_broker import live_brokers
 from tests.conftest import free_port_run, run_cli
-from tests.integration.pipeline_checks import gold_alert_ids, postgres_alert_ids, reconcile
+from tests.integration.pipeline_checks import (
+    assert_transactions_mirrored,
+    gold_alert_ids,
+    postgres_alert_ids,
+    reconcile,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +113,7 @@ def test_sasl_ssl_kafka_and_tls_postgres_carry_the_pipeline_and_hide_the_secrets
         reconcile(spark, catalog, EVENTS)
         gold = gold_alert_ids(spark, catalog)
         assert gold and postgres_alert_ids(settings) == gold
+        assert_transactions_mirrored(spark, settings, catalog)
         assert _alert_ids_on_topic(settings) == set(gold)
 
         conn = psycopg2.connect(settings.postgres_url())
