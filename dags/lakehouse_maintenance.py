@@ -1,8 +1,11 @@
-"""Daily OPTIMIZE (compaction) and VACUUM of every Delta table, safe while the stream runs.
+"""Daily OPTIMIZE (compaction) and VACUUM of every Delta table, safe while the stream runs,
+and the retention of PostgreSQL's payments.transactions.
 
 Compaction only rewrites small files into bigger ones (no conflict with the
 stream's appends); VACUUM keeps 7 days of history (Delta's own safe minimum),
-so readers and time travel within a week are never broken.
+so readers and time travel within a week are never broken. The day partitions
+of payments.transactions older than `postgres.transactions_retention_days` are
+dropped whole (a DROP TABLE each, never a DELETE of rows).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from airflow.sdk import dag, task
     doc_md=__doc__,
 )
 def lakehouse_maintenance() -> None:
-    """Optimize and vacuum every table."""
+    """Optimize and vacuum every table; drop expired payment partitions."""
 
     @task
     def optimize_and_vacuum() -> list[dict[str, Any]]:
@@ -38,7 +41,18 @@ def lakehouse_maintenance() -> None:
         spark = build_spark_session(settings, app_name="paystream-maintenance")
         return maintain_all(spark, settings)
 
+    @task
+    def drop_expired_payments() -> list[str]:
+        """Drop payments.transactions' day partitions past the retention; return their names."""
+        from datetime import UTC, datetime
+
+        from lakehouse.settings import load_settings
+        from spark_jobs.io import drop_expired_transactions
+
+        return drop_expired_transactions(load_settings(), datetime.now(UTC).date())
+
     optimize_and_vacuum()
+    drop_expired_payments()
 
 
 lakehouse_maintenance()

@@ -1,6 +1,6 @@
 """Paystream's live dashboard: `paystream dashboard` (streamlit run on loopback).
 
-Seven pages, each at its own URL (the root opens the live alerts); each reads
+Eight pages, each at its own URL (the root opens the live alerts); each reads
 PostgreSQL through the read-only role and the Delta tables through DuckDB
 (dashboard/data.py).
 """
@@ -26,5 +26,6 @@ PAGES = [
     st.Page("views/pipeline_health.py", title="Pipeline health", url_path="pipeline_health"),
     st.Page("views/backtests.py", title="Backtests", url_path="backtests"),
     st.Page("views/review_queue.py", title="Review queue", url_path="review_queue"),
+    st.Page("views/payment_search.py", title="Payment search", url_path="payment_search"),
 ]
 st.navigation(PAGES).run()

@@ -241,3 +241,34 @@ def rule_precision(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(precision=pd.Series(dtype=float))
     judged = frame["confirmed"] + frame["cleared"]
     return frame.assign(precision=frame["confirmed"] / judged.where(judged > 0))
+
+
+PAYMENT_COLUMNS = ("event_time", "transaction_id", "user_id", "card_id", "amount", "currency",
+                   "amount_eur", "merchant_id", "merchant_category", "country", "city",
+                   "channel")
+"""What the payment search shows of a payment (payments.transactions)."""
+
+
+def payment_search_queries(term: str, limit: int) -> dict[str, tuple[str, list[Any]]]:
+    """SQL and parameters of the payment search for one id (pure): the payment with that
+    transaction id, its decision and alerts, and the newest payments of that id as a user or a
+    merchant (each served by an index of payments.transactions)."""
+    term = term.strip()
+    columns = ", ".join(PAYMENT_COLUMNS)
+    return {
+        "payment": (f"SELECT {columns} FROM payments.transactions WHERE transaction_id = %s "
+                    "ORDER BY event_time DESC LIMIT 1", [term]),
+        "decision": ("SELECT decision, risk_score, contributions, fired, decided_at "
+                     "FROM payments.decisions WHERE transaction_id = %s", [term]),
+        "alerts": (f"SELECT {', '.join(ALERT_COLUMNS)} FROM payments.alerts "
+                   "WHERE transaction_id = %s ORDER BY detected_at DESC LIMIT %s", [term, limit]),
+        "by_user": (f"SELECT {columns} FROM payments.transactions WHERE user_id = %s "
+                    "ORDER BY event_time DESC LIMIT %s", [term, limit]),
+        "by_merchant": (f"SELECT {columns} FROM payments.transactions WHERE merchant_id = %s "
+                        "ORDER BY event_time DESC LIMIT %s", [term, limit]),
+    }
+
+
+NEWEST_PAYMENTS = (f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments.transactions "
+                   "ORDER BY event_date DESC, event_time DESC LIMIT %s")
+"""The newest payments in PostgreSQL (newest day's partition first)."""

@@ -27,6 +27,7 @@ RENDERED = {
     "pipeline_health": "[data-testid='stMetric']",
     "backtests": "[data-testid='stDataFrame']",
     "review_queue": "[data-testid='stDataFrame']",
+    "payment_search": "[data-testid='stDataFrame']",
 }
 PAGES = {
     "live_alerts": "Live alerts",
@@ -36,6 +37,7 @@ PAGES = {
     "pipeline_health": "Pipeline health",
     "backtests": "Backtests",
     "review_queue": "Review queue",
+    "payment_search": "Payment search",
 }
 EMPTY_DATABASE = "paystream_empty"
 
@@ -107,6 +109,39 @@ def test_each_page_renders_with_data(reported: Lake, page: str) -> None:
         assert {"silver_transactions", "gold_alerts"} <= suites
 
 
+def test_payment_search_finds_a_payment_its_alerts_and_the_users_payments(
+        reported: Lake) -> None:
+    from spark_jobs.io import postgres_connection
+
+    conn = postgres_connection(reported.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT a.transaction_id, a.user_id, t.merchant_id FROM payments.alerts a "
+                        "JOIN payments.transactions t USING (transaction_id) "
+                        "ORDER BY a.detected_at DESC LIMIT 1")
+            transaction_id, user_id, merchant_id = cur.fetchone()
+    finally:
+        conn.close()
+    app = _run_page("payment_search")
+    assert len(app.dataframe[0].value) > 0  # the newest payments before any search
+    app.text_input[0].input(transaction_id).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.subheader[0].value == f"Payment {transaction_id}"
+    assert list(app.dataframe[0].value["transaction_id"]) == [transaction_id]
+    assert any(m.value.startswith("**Decision: ") for m in app.markdown)
+    alerts = [f for f in (d.value for d in app.dataframe) if "alert_id" in f.columns]
+    assert alerts and set(alerts[0]["transaction_id"]) == {transaction_id}
+    recent = app.dataframe[-1].value
+    assert set(recent["user_id"]) == {user_id} and transaction_id in set(recent["transaction_id"])
+    assert list(recent["event_time"]) == sorted(recent["event_time"], reverse=True)
+
+    app.text_input[0].input(merchant_id).run()
+    assert app.subheader[0].value == f"Newest payments of merchant {merchant_id}"
+    assert set(app.dataframe[0].value["merchant_id"]) == {merchant_id}
+    app.text_input[0].input("no-such-id").run()
+    assert "No payment, user or merchant 'no-such-id'" in app.warning[0].value
+
+
 def test_live_alerts_filter_by_rule(reported: Lake) -> None:
     app = _run_page("live_alerts")
     app.sidebar.multiselect[0].select("high_amount").run()
@@ -163,9 +198,9 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
     conn = postgres_connection(reported.settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT alert_id FROM payments.alerts "
+            cur.execute("SELECT alert_id, transaction_id FROM payments.alerts "
                         "ORDER BY detected_at DESC, alert_id LIMIT 1")
-            newest = cur.fetchone()[0]
+            newest, alerted_payment = cur.fetchone()
     finally:
         conn.close()
     artifacts = reported.settings.home / "artifacts"
@@ -199,6 +234,10 @@ def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> 
                 assert heading in html and "Page not found" not in html
                 page.screenshot(path=str(artifacts / f"dashboard-{path}.png"), full_page=True)
                 assert (artifacts / f"dashboard-{path}.png").stat().st_size > 10_000
+            # a search's URL works when pasted
+            page.goto(f"{served_dashboard}/payment_search?q={alerted_payment}")
+            page.wait_for_selector(f"h3:has-text('Payment {alerted_payment}')", timeout=90_000)
+            assert errors == [], errors[:3]
         finally:
             browser.close()
 
