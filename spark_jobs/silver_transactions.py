@@ -366,7 +366,6 @@ class SilverBatch:
         """Append the batch to silver and quarantine, publish it, and record its metrics."""
         import time
 
-
         batch_id = landing.batch_id
         rows_out = landing.new_rows.count()
         quarantined = landing.quarantine_rows.count()
@@ -382,13 +381,15 @@ class SilverBatch:
                                  SILVER_QUARANTINE.partition_by)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
+        mirrored = time.perf_counter()
         if rows_out:
             self._mirror_to_postgres(landing.new_rows)
+        mirror_ms = (time.perf_counter() - mirrored) * 1000
         io.insert_metrics(self.settings, [{
             "layer": "silver", "batch_id": batch_id, "rows_in": landing.checked.count(),
             "rows_out": rows_out,
             "duration_ms": (time.perf_counter() - landing.started) * 1000,
-            "details": {"quarantined": quarantined},
+            "details": {"quarantined": quarantined, "postgres_transactions_ms": round(mirror_ms)},
         }])
 
     def _mirror_to_postgres(self, inserted: DataFrame) -> None:
