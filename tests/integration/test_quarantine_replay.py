@@ -73,10 +73,12 @@ def test_replayed_late_payments_land_once_and_the_quarantine_remembers(
     assert listed.returncode == 0, listed.stderr
     assert "too_late" in listed.stdout and "unknown_currency" not in listed.stdout
 
-    sent = run_cli("quarantine", "replay", "--reason", "too_late",
-                   env={"PAYSTREAM_LAKE_ROOT": str(settings.lake)}, timeout=300)
-    assert sent.returncode == 0, sent.stderr
-    assert "replayed 4 quarantined records" in sent.stdout
+    planned = run_cli("quarantine", "replay", "--reason", "too_late", "--dry-run",
+                      env={"PAYSTREAM_LAKE_ROOT": str(settings.lake)})
+    assert planned.returncode == 0, planned.stderr
+    assert "would replay 4 quarantined records to transactions" in planned.stdout
+    first = replay(spark, settings, ReplayRequest(reason="too_late"))
+    assert first.sent == 4 and first.replay_id.endswith("-too_late")
     _lake(spark, settings)
 
     silver_ids = [r[0] for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
