@@ -209,3 +209,16 @@ def check_decisions(spark: Any, settings: Settings, catalog: Catalog) -> Counter
         conn.close()
     assert flagged == {tx: d for tx, (d, _) in streamed.items() if d != "approve"}
     return Counter(d for d, _ in streamed.values())
+
+
+def send_records(settings: Settings, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send (key, value) records to `transactions` and wait until the broker has them all."""
+    from producer.kafka_sink import make_producer
+
+    producer = make_producer(settings.kafka)
+    try:
+        for key, value in records:
+            producer.send("transactions", key=key, value=value)
+        producer.flush(timeout=60)
+    finally:
+        producer.close()

@@ -19,22 +19,18 @@ from kafka import KafkaConsumer
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import PipelineSettings, Settings, load_settings
-from producer.kafka_sink import make_producer
 from spark_jobs.pipeline import LAYERS, run_pipeline
 from tests.hostile_records import hostile_values, valid_event
-from tests.integration.pipeline_checks import clear_postgres, recreate_topics, rows
+from tests.integration.pipeline_checks import (
+    clear_postgres,
+    recreate_topics,
+    rows,
+    send_records,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def _send(settings: Settings, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = make_producer(settings.kafka)
-    try:
-        for key, value in records:
-            producer.send("transactions", key=key, value=value)
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
 
 
 def _corpus(seed: int, now: datetime) -> list[tuple[bytes | None, bytes | None]]:
@@ -60,9 +56,9 @@ def test_hostile_records_never_stop_the_pipeline_and_nothing_is_lost(
     first = [*_corpus(1, now), (b"u-1", resend), (b"u-1", json.dumps(big).encode())]
     second = [*_corpus(2, now), (b"u-1", resend), (b"u-1", conflict)]
 
-    _send(settings, first)
+    send_records(settings, first)
     run_pipeline(spark, settings, LAYERS, available_now=True)
-    _send(settings, second)
+    send_records(settings, second)
     run_pipeline(spark, settings, LAYERS, available_now=True)
 
     bronze = {(r["partition"], r["offset"]): r["value"]

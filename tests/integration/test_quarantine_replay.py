@@ -19,24 +19,20 @@ import pytest
 from lakehouse.catalog import Catalog
 from lakehouse.quarantine import REPLAY_HEADER, REPLAY_OF_HEADER, ReplayRequest
 from lakehouse.settings import Settings, load_settings
-from producer.kafka_sink import make_producer
 from spark_jobs.pipeline import run_pipeline
 from spark_jobs.quarantine_replay import replay, summary
 from tests.conftest import run_cli
 from tests.hostile_records import valid_event
-from tests.integration.pipeline_checks import clear_postgres, recreate_topics, rows
+from tests.integration.pipeline_checks import (
+    clear_postgres,
+    recreate_topics,
+    rows,
+    send_records,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def _send(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
-    producer = make_producer(settings.kafka)
-    try:
-        for key, value in records:
-            producer.send("transactions", key=key, value=value)
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
 
 
 def _lake(spark: Any, settings: Settings) -> None:
@@ -60,7 +56,8 @@ def test_replayed_late_payments_land_once_and_the_quarantine_remembers(
     on_time = [payment(n, timedelta(minutes=1)) for n in range(3)]
     late = [payment(n, timedelta(hours=3)) for n in range(10, 14)]  # lateness is 30 min
     broken = payment(20, timedelta(minutes=1)) | {"currency": "XTS"}
-    _send(settings, [(b"u-replay", json.dumps(e).encode()) for e in [*on_time, *late, broken]])
+    send_records(settings, [(b"u-replay", json.dumps(event).encode())
+                            for event in [*on_time, *late, broken]])
     _lake(spark, settings)
 
     silver_ids = [r[0] for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
