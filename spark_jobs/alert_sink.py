@@ -133,7 +133,8 @@ class GoldSink:
     def __init__(self, settings: Settings, rule_ids: Sequence[str]) -> None:
         self.settings = settings
         self.rule_ids = list(rule_ids)
-        self.path = Catalog(settings.lake_location).table(GOLD_ALERTS)
+        self.catalog = Catalog(settings.lake_location)
+        self.path = self.catalog.table(GOLD_ALERTS)
 
     def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
         """Append one batch once; only the gold.alerts partitions of its event dates are read."""
@@ -145,7 +146,7 @@ class GoldSink:
         dates = [r[0] for r in alerts.select("event_date").distinct().collect()]
         if not dates:
             return
-        io.ensure_delta_table(alerts, self.path, GOLD_ALERTS.partition_by)
+        io.ensure_table(alerts, self.catalog, GOLD_ALERTS)
         spark = kafka_rows.sparkSession
         held = io.read_delta(spark, self.path).where(
             F.col("event_date").isin(dates) & ~((F.col("gold_batch_id") == batch_id)
@@ -154,7 +155,7 @@ class GoldSink:
         # gold.alerts recompute (and find its own rows).
         new = alerts.join(held.select("alert_id"), "alert_id", "left_anti").localCheckpoint()
         if not new.isEmpty():
-            io.append_idempotent(new, self.path, GOLD_APP_ID, batch_id, ("event_date",))
+            io.append_once(new, self.catalog, GOLD_ALERTS, GOLD_APP_ID, batch_id)
 
 
 def _start(spark: SparkSession, settings: Settings, name: str, sink: object,

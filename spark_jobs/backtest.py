@@ -134,8 +134,7 @@ def labelled_payments(spark: SparkSession, settings: Settings, first: date,
     """Silver payments in the range with `is_fraud` and `scenario` from gold.labels."""
     from pyspark.sql import functions as F
 
-    payments = io.read_delta(spark, Catalog(settings.lake_location).table(
-        SILVER_TRANSACTIONS)).where(
+    payments = io.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS).where(
         F.col("event_date").between(F.lit(first), F.lit(last))).select(
         "transaction_id", "amount_eur", "event_date")
     labels = gold_labels.read_labels(spark, settings).select("transaction_id", "label",

@@ -105,14 +105,6 @@ def report(report_date: date, silver_day: DataFrame, quarantine_day: DataFrame,
                       F.current_timestamp().alias("generated_at"))
 
 
-def _replace_day(df: DataFrame, path: str, column: str, day: date,
-                 partition_by: tuple[str, ...]) -> None:
-    """Overwrite one date partition of a table with df (creating the table if needed)."""
-    io.ensure_delta_table(df, path, partition_by)
-    (df.write.format("delta").mode("overwrite").option("replaceWhere", f"{column} = '{day}'")
-     .partitionBy(*partition_by).save(path))
-
-
 def day_is_closed(day: date, now: datetime, allowed_lateness_s: int) -> bool:
     """True once a day has ended and its late payments can no longer arrive (pure)."""
     end = datetime.combine(day + timedelta(days=1), time(), UTC)
@@ -132,28 +124,25 @@ def run(spark: SparkSession, settings: Settings, day: date,
 
     ensure_tables(spark, settings)
     catalog = Catalog(settings.lake_location)
-    silver_day = io.read_delta(spark, catalog.table(SILVER_TRANSACTIONS)).where(
+    silver_day = io.read_table(spark, catalog, SILVER_TRANSACTIONS).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
-    quarantine_day = io.read_delta(spark, catalog.table(SILVER_QUARANTINE)).where(
+    quarantine_day = io.read_table(spark, catalog, SILVER_QUARANTINE).where(
         F.col("quarantine_date") == F.lit(day))
     batch = batch_alerts(spark, settings, day, day).withColumn(
         "gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long")).localCheckpoint()
-    alerts_path = catalog.table(GOLD_ALERTS)
-    io.ensure_delta_table(batch, alerts_path, GOLD_ALERTS.partition_by)
+    io.ensure_table(batch, catalog, GOLD_ALERTS)
     # Checkpointed: the day's partition is rewritten below, from these very rows.
-    kept = io.read_delta(spark, alerts_path).where(
+    kept = io.read_table(spark, catalog, GOLD_ALERTS).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
     streamed = kept.where(F.col("gold_batch_id") != BACKFILL_BATCH_ID)
     alerts_day = kept.unionByName(
         batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
     if day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s):
-        _replace_day(alerts_day, alerts_path, "event_date", day, GOLD_ALERTS.partition_by)
+        io.replace_day(alerts_day, catalog, GOLD_ALERTS, day)
         for table, key in ACTIVITY_TABLES:
-            _replace_day(activity_1m(silver_day, key), catalog.table(table), "event_date", day,
-                         table.partition_by)
+            io.replace_day(activity_1m(silver_day, key), catalog, table, day)
     row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()
-    _replace_day(row, catalog.table(GOLD_DAILY_REPORT), "report_date", day,
-                 GOLD_DAILY_REPORT.partition_by)
+    io.replace_day(row, catalog, GOLD_DAILY_REPORT, day)
     document: dict[str, Any] = json.loads(str(row.toJSON().first() or "{}"))
     io.upsert_daily_report(settings, day, document)
     return document

@@ -60,8 +60,8 @@ class GoldBatch:
         if not rows_in:
             return
         for table, key in ACTIVITY_TABLES:
-            io.append_idempotent(activity_1m(new_rows, key), self.catalog.table(table),
-                                 table.name, batch_id, table.partition_by)
+            io.append_once(activity_1m(new_rows, key), self.catalog, table, table.name,
+                           batch_id)
         io.insert_metrics(self.settings, [{
             "layer": "gold", "batch_id": batch_id, "rows_in": rows_in, "rows_out": 0,
             "duration_ms": (time.perf_counter() - started) * 1000,

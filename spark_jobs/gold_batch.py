@@ -27,7 +27,7 @@ def silver_context(spark: SparkSession, settings: Settings, first: date, last: d
     """Silver payments with event_date in [first - margin, last + margin]."""
     from pyspark.sql import functions as F
 
-    silver = io.read_delta(spark, Catalog(settings.lake_location).table(SILVER_TRANSACTIONS))
+    silver = io.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS)
     return silver.where(F.col("event_date").between(F.lit(first - margin), F.lit(last + margin)))
 
 

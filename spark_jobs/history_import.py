@@ -237,17 +237,15 @@ class ChunkLoader:
         rejected = rejected.unionByName(silver_transactions.with_reason(
             checked, conflicts, silver_transactions.CONFLICTING_DUPLICATE))
         quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
-        io.append_idempotent(bronze, self.catalog.table(BRONZE_TRANSACTIONS_RAW),
-                             f"{self.app_id}-bronze", chunk, BRONZE_TRANSACTIONS_RAW.partition_by)
-        io.append_idempotent(new_rows, self.catalog.table(SILVER_TRANSACTIONS),
-                             f"{self.app_id}-silver", chunk, SILVER_TRANSACTIONS.partition_by)
-        io.append_idempotent(quarantine, self.catalog.table(SILVER_QUARANTINE),
-                             f"{self.app_id}-quarantine", chunk,
-                             SILVER_QUARANTINE.partition_by)
+        io.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW, f"{self.app_id}-bronze",
+                       chunk)
+        io.append_once(new_rows, self.catalog, SILVER_TRANSACTIONS, f"{self.app_id}-silver",
+                       chunk)
+        io.append_once(quarantine, self.catalog, SILVER_QUARANTINE, f"{self.app_id}-quarantine",
+                       chunk)
         for table, key in gold_activity.ACTIVITY_TABLES:  # additive rows, as the stream's
-            io.append_idempotent(gold_activity.activity_1m(new_rows, key),
-                                 self.catalog.table(table), f"{self.app_id}-{table.name}", chunk,
-                                 table.partition_by)
+            io.append_once(gold_activity.activity_1m(new_rows, key), self.catalog, table,
+                           f"{self.app_id}-{table.name}", chunk)
         if labels:
             gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
         outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}

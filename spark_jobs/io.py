@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -74,17 +76,38 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, path))
 
 
-def ensure_delta_table(df: DataFrame, path: str, partition_by: Sequence[str]) -> None:
-    """Create an empty Delta table with the DataFrame's schema if there is none yet."""
+def ensure_table(df: DataFrame, catalog: Catalog, table: Table) -> str:
+    """Create a declared table, empty, with the DataFrame's schema and the table's partitioning
+    if there is none yet; return its path."""
+    path = catalog.table(table)
     if not delta_exists(df.sparkSession, path):
-        (df.limit(0).write.format("delta").mode("append").partitionBy(*partition_by).save(path))
+        (df.limit(0).write.format("delta").mode("append").partitionBy(*table.partition_by)
+         .save(path))
+    return path
 
 
-def append_idempotent(df: DataFrame, path: str, app_id: str, batch_id: int,
-                      partition_by: Sequence[str]) -> None:
-    """Append a micro-batch once: a replay of the same batch id is skipped by Delta."""
-    (df.write.format("delta").mode("append").partitionBy(*partition_by)
-     .option("txnAppId", app_id).option("txnVersion", batch_id).save(path))
+def read_table(spark: SparkSession, catalog: Catalog, table: Table) -> DataFrame:
+    """A declared table of the lake, as a DataFrame."""
+    return read_delta(spark, catalog.table(table))
+
+
+def append_once(df: DataFrame, catalog: Catalog, table: Table, app_id: str,
+                version: int) -> None:
+    """Append a batch to a declared table once: a replay of the same (app_id, version), such
+    as a micro-batch after a crash, is skipped by Delta."""
+    (df.write.format("delta").mode("append").partitionBy(*table.partition_by)
+     .option("txnAppId", app_id).option("txnVersion", version).save(catalog.table(table)))
+
+
+def replace_day(df: DataFrame, catalog: Catalog, table: Table, day: date) -> None:
+    """Overwrite one day of a declared table with df (creating the table if needed); the day
+    is the table's first partition column."""
+    if not table.partition_by:
+        raise PaystreamError(f"{table} has no day partition to replace")
+    path = ensure_table(df, catalog, table)
+    (df.write.format("delta").mode("overwrite")
+     .option("replaceWhere", f"{table.partition_by[0]} = '{day.isoformat()}'")
+     .partitionBy(*table.partition_by).save(path))
 
 
 @contextlib.contextmanager

@@ -44,9 +44,8 @@ class MedallionBatch:
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
         landing = self.silver.prepare(bronze, batch_id)
         started = time.perf_counter()
-        io.append_idempotent(bronze, self.catalog.table(BRONZE_TRANSACTIONS_RAW),
-                             BRONZE_TRANSACTIONS_RAW.name, batch_id,
-                             BRONZE_TRANSACTIONS_RAW.partition_by)
+        io.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW,
+                       BRONZE_TRANSACTIONS_RAW.name, batch_id)
         self.silver.commit(landing)
         self.gold.commit(landing.new_rows, batch_id, started)
         landing.release()

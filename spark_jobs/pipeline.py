@@ -106,20 +106,17 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
 
     catalog = Catalog(settings.lake_location)
     bronze = bronze_transactions_raw.transform(spark.createDataFrame([], KAFKA_SOURCE_SCHEMA))
-    io.ensure_delta_table(bronze, catalog.table(BRONZE_TRANSACTIONS_RAW),
-                          BRONZE_TRANSACTIONS_RAW.partition_by)
+    io.ensure_table(bronze, catalog, BRONZE_TRANSACTIONS_RAW)
     checked = silver_transactions.check_contract(bronze)
     silver = silver_transactions.to_silver_rows(checked, 0)
-    io.ensure_delta_table(silver, catalog.table(SILVER_TRANSACTIONS),
-                          SILVER_TRANSACTIONS.partition_by)
-    landed = io.read_delta(spark, catalog.table(SILVER_TRANSACTIONS)).columns
+    io.ensure_table(silver, catalog, SILVER_TRANSACTIONS)
+    landed = io.read_table(spark, catalog, SILVER_TRANSACTIONS).columns
     if "payload_sha256" not in landed:
         raise PaystreamError(
             f"{catalog.table(SILVER_TRANSACTIONS)} was written by an earlier Paystream "
             "(no payload_sha256 column): use a fresh PAYSTREAM_LAKE_ROOT")
     quarantine = silver_transactions.to_quarantine_rows(checked, 0)
-    io.ensure_delta_table(quarantine, catalog.table(SILVER_QUARANTINE),
-                          SILVER_QUARANTINE.partition_by)
+    io.ensure_table(quarantine, catalog, SILVER_QUARANTINE)
 
 
 def _enabled_rules(settings: Settings) -> list[str]:

@@ -359,7 +359,7 @@ class SilverBatch:
         """The silver rows every other batch landed."""
         from pyspark.sql import functions as F
 
-        return io.read_delta(spark, self.catalog.table(SILVER_TRANSACTIONS)).where(
+        return io.read_table(spark, self.catalog, SILVER_TRANSACTIONS).where(
             F.col("silver_batch_id") != batch_id)
 
     def commit(self, landing: SilverLanding) -> None:
@@ -372,13 +372,11 @@ class SilverBatch:
         # Empty frames are not written: each write is a Spark job and a Delta commit or Kafka
         # round trip, the fixed cost that dominates a small batch.
         if rows_out:
-            io.append_idempotent(landing.new_rows, self.catalog.table(SILVER_TRANSACTIONS),
-                                 SILVER_TRANSACTIONS.name, batch_id,
-                                 SILVER_TRANSACTIONS.partition_by)
+            io.append_once(landing.new_rows, self.catalog, SILVER_TRANSACTIONS,
+                           SILVER_TRANSACTIONS.name, batch_id)
         if quarantined:
-            io.append_idempotent(landing.quarantine_rows, self.catalog.table(SILVER_QUARANTINE),
-                                 SILVER_QUARANTINE.name, batch_id,
-                                 SILVER_QUARANTINE.partition_by)
+            io.append_once(landing.quarantine_rows, self.catalog, SILVER_QUARANTINE,
+                           SILVER_QUARANTINE.name, batch_id)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
         mirrored = time.perf_counter()
