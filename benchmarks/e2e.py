@@ -337,10 +337,12 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
                   if tx in sent_ms]
     finally:
         conn.close()
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(**settings.kafka.python_client_config(),
-                             consumer_timeout_ms=5_000, group_id=None, enable_auto_commit=False)
+    from lakehouse.stores.kafka import consumer as kafka_consumer
+
+    consumer = kafka_consumer(settings.kafka, consumer_timeout_ms=5_000, group_id=None,
+                              enable_auto_commit=False)
     partitions = [TopicPartition("alerts", p) for p in consumer.partitions_for_topic("alerts")]
     consumer.assign(partitions)
     offsets = consumer.offsets_for_times({tp: started_ms for tp in partitions})

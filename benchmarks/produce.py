@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from lakehouse.errors import PaystreamError
 from lakehouse.java import find_java
 from lakehouse.settings import KafkaClientSettings, Settings
-from lakehouse.topics import TopicSpec, admin_client
+from lakehouse.stores.kafka import admin_client
+from lakehouse.topics import TopicSpec
 from paystream.runtime.kafka_broker import broker_classpath
 from producer.generator import GeneratorOptions, PaymentStream, ProducedRecord
 from producer.kafka_sink import PRODUCER_DEFAULTS, make_producer, send_records

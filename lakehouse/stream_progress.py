@@ -113,9 +113,11 @@ def query_progress(lake_root: Path, end_offsets: Mapping[str, Mapping[int, int]]
 def topic_end_offsets(kafka: KafkaSettings,
                       topics: Sequence[str]) -> dict[str, dict[int, int]]:
     """The end offset of every partition of the topics (one short-lived consumer)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(**kafka.consumer_config(request_timeout_ms=5000))
+    from lakehouse.stores.kafka import consumer as kafka_consumer
+
+    consumer = kafka_consumer(kafka, request_timeout_ms=5000)
     try:
         found: dict[str, dict[int, int]] = {}
         for topic in topics:

@@ -17,6 +17,7 @@ import yaml
 
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import KafkaSettings, Settings
+from lakehouse.stores.kafka import admin_client
 
 Action = Literal["create", "grow_partitions", "set_config", "cannot_shrink", "replication_differs"]
 APPLIED_ACTIONS: frozenset[str] = frozenset({"create", "grow_partitions", "set_config"})
@@ -129,22 +130,6 @@ def plan_unmanaged_differences(specs: list[TopicSpec],
     describing topics can see (a missing topic, another partition count); pure."""
     return [change for change in plan_topic_changes(specs, actual)
             if change.action in UNMANAGED_VISIBLE]
-
-
-def admin_client(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
-    """A kafka-python admin client, or a one-line error when the cluster is unreachable."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        return KafkaAdminClient(client_id="paystream-topics", bootstrap_timeout_ms=15000,
-                                **kafka.admin_config(request_timeout_ms=15000))
-    except (KafkaError, OSError) as error:
-        raise PaystreamError(
-            f"cannot reach Kafka at {kafka.bootstrap_servers} as {kafka.security_protocol} "
-            f"({type(error).__name__}): start it with `paystream up` or check "
-            "PAYSTREAM_KAFKA__BOOTSTRAP and the security settings"
-        ) from error
 
 
 def describe_topics(admin, names: list[str],  # type: ignore[no-untyped-def]

@@ -125,7 +125,7 @@ def relax_garbage_collector() -> None:
 
 def require_topic(kafka: KafkaSettings, topic: str) -> None:
     """Fail with a one-line hint when the topic does not exist (auto-creation is off)."""
-    from lakehouse.topics import admin_client
+    from lakehouse.stores.kafka import admin_client
 
     admin = admin_client(kafka)
     try:

@@ -1,1 +1,1 @@
-"""Stores: the clients jobs, sinks and pages open (PostgreSQL today); imports only lakehouse."""
+"""Stores: the Kafka and PostgreSQL clients jobs, sinks and pages open; imports only lakehouse."""

@@ -9,7 +9,8 @@ from typing import Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from lakehouse.topics import admin_client, reconcile_topics, topic_specs
+from lakehouse.stores.kafka import admin_client
+from lakehouse.topics import reconcile_topics, topic_specs
 
 PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq", "decisions",
                    "labels")

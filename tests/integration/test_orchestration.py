@@ -68,7 +68,7 @@ def test_every_dag_imports_with_tags_retries_and_docs(lake: Lake) -> None:
 
 
 def test_kafka_topic_setup_dag_reconciles_and_verifies(lake: Lake) -> None:
-    from lakehouse.topics import admin_client
+    from lakehouse.stores.kafka import admin_client
 
     admin = admin_client(lake.settings.kafka)
     try:
