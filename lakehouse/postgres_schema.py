@@ -9,6 +9,7 @@ lost bookkeeping row cannot make a re-run fail.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from psycopg2 import sql
 
@@ -74,7 +75,7 @@ def migrate(settings: Settings) -> list[str]:
     return applied
 
 
-def _login_role(cur, user: str, secret: str) -> tuple[sql.Identifier, sql.Identifier]:  # type: ignore[no-untyped-def]
+def _login_role(cur: Any, user: str, secret: str) -> tuple[sql.Identifier, sql.Identifier]:
     """Create or update a login role without privileges; return it and the database."""
     role = sql.Identifier(user)
     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
@@ -85,7 +86,7 @@ def _login_role(cur, user: str, secret: str) -> tuple[sql.Identifier, sql.Identi
     return role, sql.Identifier(cur.fetchone()[0])
 
 
-def _ensure_analyst_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def _ensure_analyst_role(cur: Any, settings: Settings) -> None:
     """Create or update the review queue's role: it reads `payments` and writes only
     payments.alert_dispositions (insert, and update of the analyst's own columns)."""
     role, database = _login_role(cur, settings.postgres.analyst_user,
@@ -97,7 +98,7 @@ def _ensure_analyst_role(cur, settings: Settings) -> None:  # type: ignore[no-un
         "ON payments.alert_dispositions TO {role}"))
 
 
-def _grant_reading(cur, role: sql.Identifier, database: sql.Identifier,  # type: ignore[no-untyped-def]
+def _grant_reading(cur: Any, role: sql.Identifier, database: sql.Identifier,
                    extra: tuple[str, ...]) -> None:
     """Let a role read every `payments` table, plus `extra` grants; never create objects."""
     for statement in (
@@ -111,7 +112,7 @@ def _grant_reading(cur, role: sql.Identifier, database: sql.Identifier,  # type:
         cur.execute(sql.SQL(statement).format(db=database, role=role))
 
 
-def _ensure_readonly_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def _ensure_readonly_role(cur: Any, settings: Settings) -> None:
     """Create or update the dashboard's login role with SELECT-only rights on `payments`."""
     role, database = _login_role(cur, settings.postgres.readonly_user,
                                  settings.postgres.readonly_password.get_secret_value())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -132,7 +132,7 @@ def plan_unmanaged_differences(specs: list[TopicSpec],
             if change.action in UNMANAGED_VISIBLE]
 
 
-def describe_topics(admin, names: list[str],  # type: ignore[no-untyped-def]
+def describe_topics(admin: Any, names: list[str],
                     with_configs: bool = True) -> dict[str, TopicState]:
     """The current state of the named topics that exist; `with_configs=False` uses only
     ListTopics and Metadata (no DescribeConfigs, which Event Hubs lacks) and leaves config
@@ -180,7 +180,7 @@ def require_topics(kafka: KafkaSettings, specs: list[TopicSpec]) -> None:
             "with `paystream topics` (or the platform's template)")
 
 
-def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> None:  # type: ignore[no-untyped-def]
+def apply_changes(admin: Any, specs: list[TopicSpec], changes: list[TopicChange]) -> None:
     """Perform the creatable part of a plan against the cluster."""
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
@@ -204,7 +204,7 @@ def apply_changes(admin, specs: list[TopicSpec], changes: list[TopicChange]) -> 
         )
 
 
-def reconcile_with(admin, kafka: KafkaSettings, specs: list[TopicSpec],  # type: ignore[no-untyped-def]
+def reconcile_with(admin: Any, kafka: KafkaSettings, specs: list[TopicSpec],
                    dry_run: bool = False) -> list[TopicChange]:
     """`reconcile_topics` on an open admin client; unmanaged topics are only listed and
     described (partition counts), a missing one is an error."""

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings, load_settings
@@ -53,7 +53,7 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(state: dict) -> None:  # type: ignore[type-arg]
+def _print_status(state: dict[str, Any]) -> None:
     kafka, pg, airflow = state["kafka"], state["postgres"], state["airflow"]
     mark = {True: "up", False: "DOWN"}
     bootstrap = kafka["bootstrap"]

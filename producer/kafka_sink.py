@@ -80,7 +80,7 @@ class ProduceSummary:
         return out
 
 
-def cached_key_partitioner():  # type: ignore[no-untyped-def]
+def cached_key_partitioner() -> Any:
     """Kafka's default key partitioner (murmur2, as in the Java client) with a memo per key.
 
     Keys are user ids from a bounded population, so each hash is computed once;
@@ -91,7 +91,8 @@ def cached_key_partitioner():  # type: ignore[no-untyped-def]
     class CachedKeyPartitioner(DefaultPartitioner):  # type: ignore[misc]
         _hash = staticmethod(lru_cache(maxsize=2_000_000)(lambda key: murmur2(key) & 0x7FFFFFFF))
 
-        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # type: ignore[no-untyped-def]
+        def partition(self, topic: str, key: bytes | None, serialized_key: bytes | None,
+                      value: Any, serialized_value: Any, cluster: Any) -> int:
             partitions = cluster.partitions_for_topic(topic)
             if serialized_key is None or not partitions:
                 return super().partition(topic, key, serialized_key, value, serialized_value,
@@ -101,7 +102,7 @@ def cached_key_partitioner():  # type: ignore[no-untyped-def]
     return CachedKeyPartitioner()
 
 
-def make_producer(kafka: KafkaSettings, **overrides: Any):  # type: ignore[no-untyped-def]
+def make_producer(kafka: KafkaSettings, **overrides: Any) -> Any:
     """A kafka-python producer with the project's delivery and security settings."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
@@ -192,7 +193,7 @@ def write_spill_file(folder: Path, failures: list[tuple[ProducedRecord, str]]) -
     return path
 
 
-def _delivery_timeout_ms(producer) -> float:  # type: ignore[no-untyped-def]
+def _delivery_timeout_ms(producer: Any) -> float:
     """How long the producer may take to deliver a record (its own config, else 30 s)."""
     config = getattr(producer, "config", None)
     return float(config.get("delivery_timeout_ms", 30_000)) if isinstance(config, dict) \
@@ -201,7 +202,7 @@ def _delivery_timeout_ms(producer) -> float:  # type: ignore[no-untyped-def]
 
 def send_records(
     records: Iterable[ProducedRecord],
-    producer,  # type: ignore[no-untyped-def]
+    producer: Any,
     topic: str,
     *,
     rate: float = 0.0,

@@ -138,7 +138,7 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def postgres_connection(settings: Settings):  # type: ignore[no-untyped-def]
+def postgres_connection(settings: Settings) -> Any:
     """A connection to the payments database as the owner role."""
     from lakehouse.stores.postgres import connect
 

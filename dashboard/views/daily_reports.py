@@ -1,5 +1,7 @@
 """Daily reports: one day's gold.daily_report, read through DuckDB."""
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -25,7 +27,7 @@ d.metric("Only in batch / only streamed",
          f"{int(row['alerts_only_batch'])} / {int(row['alerts_only_streamed'])}")
 
 
-def table(title: str, items) -> None:  # type: ignore[no-untyped-def]
+def table(title: str, items: Any) -> None:
     """One report section as a table (or a note when it is empty)."""
     st.markdown(f"**{title}**")
     items = list(items) if items is not None else []

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
@@ -15,13 +16,13 @@ since = datetime.now(UTC) - timedelta(hours=hours)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def alerts_over_time(dsn: str, bucket: str, hours: int):  # type: ignore[no-untyped-def]
+def alerts_over_time(dsn: str, bucket: str, hours: int) -> pd.DataFrame:
     """Alerts per bucket and rule (cached for 10 s)."""
     return data.pg_frame(dsn, data.ALERTS_OVER_TIME, [bucket, hours])
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def volume(lake: str, bucket: str, by: str, since: datetime):  # type: ignore[no-untyped-def]
+def volume(lake: str, bucket: str, by: str, since: datetime) -> pd.DataFrame:
     """Payments per bucket split by currency or country (cached for 30 s)."""
     return data.lake_frame(lake, data.volume_over_time_sql(bucket, by), [since])
 
