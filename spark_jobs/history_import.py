@@ -279,6 +279,9 @@ def run_import(spark: SparkSession, settings: Settings, request: ImportRequest,
     timing_error = label_timing_error(request)
     if timing_error:
         raise PaystreamError(timing_error)
+    from spark_jobs.pipeline import ensure_tables
+
+    ensure_tables(spark, settings)  # the tables as the stream makes them, before any chunk
     digest = file_digest(request.path)
     loader = ChunkLoader(spark, settings, digest, f"import:{request.path.name}")
     topic = f"import:{request.path.name}"

@@ -76,7 +76,8 @@ class ReplayResult:
 
 
 def ensure_replay_columns(spark: SparkSession, path: str) -> None:
-    """Add replayed_at and replay_id to silver.quarantine when it lacks them (first replay)."""
+    """Add replayed_at and replay_id to a silver.quarantine an earlier version created (the
+    stream's and the import's quarantine rows carry them, null until a replay)."""
     present = set(io.read_delta(spark, path).columns)
     missing = [f"{name} {kind}" for name, kind in REPLAY_COLUMNS if name not in present]
     if missing:

@@ -156,6 +156,9 @@ def to_quarantine_rows(rows: DataFrame, batch_id: int) -> DataFrame:
         F.current_timestamp().alias("quarantined_at"),
         F.to_date("kafka_timestamp").alias("quarantine_date"),
         F.lit(batch_id).cast("long").alias("silver_batch_id"),
+        # Set by `paystream quarantine replay` when the record is re-sent.
+        F.lit(None).cast("timestamp").alias("replayed_at"),
+        F.lit(None).cast("string").alias("replay_id"),
     )
 
 
