@@ -474,6 +474,45 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
+    """Choose rule parameters on a training period and report them on a later test period."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from lakehouse.spark import build_spark_session
+    from spark_jobs.tuning import (
+        TuneRequest,
+        check_request,
+        format_outcome,
+        grid_points,
+        run_tune,
+    )
+
+    rules_file = Path(args.rules) if args.rules else settings.rules_file
+    if not rules_file.exists():
+        raise PaystreamError(f"rules file {rules_file} does not exist")
+    out = Path(args.out) if args.out else (
+        settings.home / "tuned" / f"rules-{datetime.now(UTC):%Y%m%dT%H%M%S}Z.yaml")
+    request = TuneRequest(rules_file, (args.train_from, args.train_to),
+                          (args.test_from, args.test_to), tuple(args.grid or ()),
+                          args.min_precision, out)
+    check_request(request, settings.rules_file)
+    from lakehouse.rules import load_rules
+
+    points = grid_points(load_rules(rules_file), request.grids)  # before Spark starts
+    _say(f"tune: {len(points)} combinations on {args.train_from}..{args.train_to}, then "
+         f"the test period {args.test_from}..{args.test_to}")
+    spark = build_spark_session(settings, app_name="paystream-tune")
+    try:
+        outcome = run_tune(spark, settings, request, say=_say)
+    finally:
+        spark.stop()
+    print(format_outcome(outcome, request))
+    print(f"\ncandidate rules file: {outcome.out} (the live rules are unchanged)\n"
+          f"report of both periods: {outcome.html}")
+    return 0
+
+
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     """Recompute gold for a date (or a range) from silver and write its daily report."""
     from datetime import timedelta
@@ -725,6 +764,19 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--html", help="where to write the HTML report "
                                       "(default $PAYSTREAM_HOME/backtests/backtest-<time>.html)")
     trial.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    tune = add("tune", cmd_tune, "choose rule parameters on one period and report them on a "
+               "later one (writes a candidate rules file, never the live one)")
+    for name in ("train-from", "train-to", "test-from", "test-to"):
+        tune.add_argument(f"--{name}", type=_iso_date, required=True, help="YYYY-MM-DD")
+    tune.add_argument("--grid", action="append", metavar="RULE.PARAM=V1,V2",
+                      help="values to try for one parameter; repeat for several (all "
+                           "combinations)")
+    tune.add_argument("--min-precision", type=float, default=0.7,
+                      help="the objective: the highest recall at this precision or more "
+                           "(default 0.7)")
+    tune.add_argument("--rules", help="rules file to start from (default PAYSTREAM_RULES_FILE)")
+    tune.add_argument("--out", help="candidate rules file (default "
+                                    "$PAYSTREAM_HOME/tuned/rules-<time>.yaml)")
     quarantine = add("quarantine", cmd_quarantine,
                      "list quarantined records by day and reason, or replay them to Kafka")
     quarantine.add_argument("action", choices=["list", "replay"])

@@ -241,16 +241,16 @@ def with_param(rules: dict[str, Rule], target: str, value: str) -> dict[str, Rul
     (an integer stays an integer, a decimal string a string) (pure)."""
     rule_id, _, param = target.partition(".")
     if rule_id not in rules or not param:
-        raise PaystreamError(f"--sweep {target}: name a rule of the rules file and one of its "
+        raise PaystreamError(f"{target}: name a rule of the rules file and one of its "
                              f"parameters, e.g. high_amount.threshold_eur")
     if param not in rules[rule_id].params:
-        raise PaystreamError(f"--sweep {target}: rule {rule_id} has no parameter {param} "
+        raise PaystreamError(f"{target}: rule {rule_id} has no parameter {param} "
                              f"(it has {', '.join(sorted(rules[rule_id].params))})")
     current = rules[rule_id].params[param]
     try:
         typed: Any = type(current)(value) if isinstance(current, (int, float)) else value
     except ValueError as error:
-        raise PaystreamError(f"--sweep {target}: {value!r} is not a {type(current).__name__}"
+        raise PaystreamError(f"{target}: {value!r} is not a {type(current).__name__}"
                              ) from error
     changed = replace(rules[rule_id], params={**rules[rule_id].params, param: typed})
     return {**rules, rule_id: changed}
@@ -260,5 +260,5 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     """`rule.param=v1,v2` into the target and its values, as written (pure)."""
     target, sep, values = text.partition("=")
     if not sep or not values.strip():
-        raise PaystreamError(f"--sweep {text!r}: write rule.param=v1,v2,...")
+        raise PaystreamError(f"{text!r}: write rule.param=v1,v2,...")
     return target.strip(), [v.strip() for v in values.split(",") if v.strip()]

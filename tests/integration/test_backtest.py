@@ -163,3 +163,44 @@ def test_a_chargeback_file_relabels_and_the_backtest_counts_it(history: History,
                                   "CAST(labelled_at AS DATE) FROM gold_labels "
                                   f"WHERE transaction_id IN {tuple(legit)}")
     assert relabelled == [("chargebacks", True, date(2026, 11, 20))]
+
+
+def test_tune_chooses_on_the_training_days_and_reports_on_later_ones(
+        history: History, spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from spark_jobs.tuning import TuneRequest, run_tune, with_point
+
+    # high_amount alone: each backtest is one rule over silver, no behavioural features.
+    document = yaml.safe_load(RULES_PATH.read_text())
+    for rule_id, entry in document["rules"].items():
+        entry["enabled"] = rule_id == "high_amount"
+    start = tmp_path / "high_amount_only.yaml"
+    start.write_text(yaml.safe_dump(document))
+    started_with = start.read_text()
+    middle = history.first + (history.last - history.first) / 2
+    train, test = (history.first, middle), (middle + timedelta(days=1), history.last)
+    request = TuneRequest(start, train, test, (
+        f"high_amount.threshold_eur=1000.00,{CANDIDATE_THRESHOLD},{THRESHOLD}",), 0.5,
+        tmp_path / "tuned.yaml")
+    outcome = run_tune(spark, history.settings, request)
+
+    rules = load_rules(start)
+    by_value = {c.point[0][1]: c.score for c in outcome.candidates}
+    assert list(by_value) == ["1000.00", CANDIDATE_THRESHOLD, THRESHOLD]
+    # The chosen figure is the backtest of its training days.
+    assert outcome.chosen.score == run_backtest(
+        spark, history.settings, with_point(rules, outcome.chosen.point), *train).overall
+    alerts = [by_value[v].alerts for v in by_value]
+    assert alerts == sorted(alerts, reverse=True) and alerts[0] > alerts[-1]
+    passing = [s for s in by_value.values() if (s.precision or 0) >= 0.5]
+    chosen = outcome.chosen.score
+    assert (chosen.precision or 0) >= 0.5 or not passing
+    assert all((s.recall or 0) <= (chosen.recall or 0) for s in passing)
+    # The test period's figures come from days the choice never saw.
+    assert outcome.test_current == run_backtest(spark, history.settings, rules, *test).overall
+    assert outcome.test_chosen == run_backtest(
+        spark, history.settings, with_point(rules, outcome.chosen.point), *test).overall
+    tuned = yaml.safe_load((tmp_path / "tuned.yaml").read_text())
+    document["rules"]["high_amount"]["params"]["threshold_eur"] = outcome.chosen.point[0][1]
+    assert tuned == document
+    assert start.read_text() == started_with  # the rules it started from are unchanged
+    assert f"Test {test[0]} .. {test[1]}" in outcome.html.read_text()
