@@ -71,7 +71,8 @@ def rows(spark: Any, catalog: Catalog, table: str, *columns: str) -> list[Any]:
 def bronze_labels(spark: Any, catalog: Catalog) -> dict[tuple[int, int], dict[str, str]]:
     """(partition, offset) -> header labels, from bronze."""
     return {
-        (r["partition"], r["offset"]): {h["key"]: bytes(h["value"]).decode() for h in r["headers"]}
+        (r["partition"], r["offset"]): {h["key"]: bytes(h["value"]).decode()
+                                        for h in r["headers"] or ()}  # a record may have none
         for r in rows(spark, catalog, "bronze.transactions_raw", "partition", "offset", "headers")
     }
 
