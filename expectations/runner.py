@@ -140,23 +140,19 @@ def docs_index(settings: Settings) -> Path | None:
     return found[0] if found else None
 
 
-def record_outcomes(settings: Settings, outcomes: list[SuiteOutcome], run_id: str) -> None:
-    """Store one row per suite in payments.dq_results."""
-    from spark_jobs import io
+def dq_result_rows(outcomes: list[SuiteOutcome], run_id: str) -> list[tuple[Any, ...]]:
+    """One payments.dq_results row per suite, in the store's DQ_RESULT_COLUMNS order (pure)."""
+    return [(run_id, o.suite, o.success, o.evaluated, o.failed, o.docs_url,
+             json.dumps({"table": o.table, "failed_critical": o.failed_critical,
+                         "failed_warning": o.failed_warning}))
+            for o in outcomes]
 
-    conn = io.postgres_connection(settings)
-    try:
-        with conn, conn.cursor() as cur:
-            for o in outcomes:
-                cur.execute(
-                    "INSERT INTO payments.dq_results (run_id, suite, success, "
-                    "expectations_evaluated, expectations_failed, docs_url, details) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (run_id, o.suite, o.success, o.evaluated, o.failed, o.docs_url,
-                     json.dumps({"table": o.table, "failed_critical": o.failed_critical,
-                                 "failed_warning": o.failed_warning})))
-    finally:
-        conn.close()
+
+def record_outcomes(settings: Settings, outcomes: list[SuiteOutcome], run_id: str) -> None:
+    """Store one row per suite in payments.dq_results (as the owner role)."""
+    from lakehouse.stores.postgres import record_dq_results
+
+    record_dq_results(settings.postgres_url(), dq_result_rows(outcomes, run_id))
 
 
 def new_run_id() -> str:

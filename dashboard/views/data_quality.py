@@ -3,11 +3,12 @@
 import streamlit as st
 
 from dashboard import data
+from lakehouse.stores import postgres
 
 st.title("Data quality")
 settings = data.settings()
 dsn = settings.postgres_readonly_url()
-latest = data.pg_frame(dsn, data.LATEST_DQ_PER_SUITE)
+latest = data.pg_frame(dsn, postgres.latest_dq_result_per_suite)
 if latest.empty:
     st.info("No data-quality run yet. The `data_quality` Airflow DAG runs hourly, or run "
             "`paystream dq`.")
@@ -21,5 +22,5 @@ docs = latest["docs_url"].dropna()
 if not docs.empty:
     st.markdown(f"Data Docs: [{docs.iloc[0]}]({docs.iloc[0]}) (open from this machine)")
 st.subheader("History")
-history = data.pg_frame(dsn, data.DQ_HISTORY)
+history = data.pg_frame(dsn, postgres.recent_dq_results)
 st.dataframe(history, hide_index=True)

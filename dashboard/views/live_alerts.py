@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.charts import time_chart
 from lakehouse.rules import SEVERITIES, load_rules
+from lakehouse.stores import postgres
 
 REFRESH = "5s"
 LIMIT = 200
@@ -26,7 +27,7 @@ with st.sidebar:
     window = st.selectbox("Time range", list(WINDOWS), index=len(WINDOWS) - 1)
 
 minutes = WINDOWS[window]
-chosen = data.AlertFilter(
+chosen = postgres.AlertFilter(
     rules=tuple(rules), severities=tuple(severities), user_id=user_id, merchant_id=merchant_id,
     since=datetime.now(UTC) - timedelta(minutes=minutes) if minutes else None)
 
@@ -34,8 +35,7 @@ chosen = data.AlertFilter(
 @st.fragment(run_every=REFRESH)
 def alert_table() -> None:
     """The alert list; re-runs on its own every few seconds without reloading the page."""
-    sql, params = data.alerts_query(chosen, LIMIT)
-    alerts = data.pg_frame(dsn, sql, params)
+    alerts = data.pg_frame(dsn, postgres.newest_alerts, chosen, LIMIT)
     if alerts.empty:
         st.info("No alerts yet. Start `paystream produce` and `paystream stream`; alerts "
                 "appear here within a micro-batch.")
@@ -81,7 +81,7 @@ if selected:
             st.info("No activity recorded for this user yet.")
         else:
             st.altair_chart(time_chart(activity, "minute", "payments"), width="stretch")
-        user_alerts = data.pg_frame(dsn, *data.alerts_query(
-            data.AlertFilter(user_id=selected["user_id"]), 20))
+        user_alerts = data.pg_frame(dsn, postgres.newest_alerts,
+                                    postgres.AlertFilter(user_id=selected["user_id"]), 20)
         st.dataframe(user_alerts[["detected_at", "rule_id", "severity", "amount_eur"]],
                      hide_index=True)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from lakehouse.stores import postgres
 
 LIMIT = 50
 
@@ -21,7 +22,7 @@ if term != st.query_params.get("q", ""):
     st.query_params["q"] = term  # the URL of a search can be pasted and shared
 
 if not term:
-    newest = data.pg_frame(dsn, data.NEWEST_PAYMENTS, [LIMIT])
+    newest = data.pg_frame(dsn, postgres.newest_payments, LIMIT)
     if newest.empty:
         st.info("No payments in PostgreSQL yet: `paystream stream` copies every silver payment "
                 "to payments.transactions (`paystream demo` runs it all).")
@@ -30,13 +31,12 @@ if not term:
         st.dataframe(newest, hide_index=True)
     st.stop()
 
-queries = data.payment_search_queries(term, LIMIT)
-payment = data.pg_frame(dsn, *queries["payment"])
+payment = data.pg_frame(dsn, postgres.payment_by_id, term)
 if not payment.empty:
     row = payment.iloc[0]
     st.subheader(f"Payment {row['transaction_id']}")
     st.dataframe(payment, hide_index=True)
-    decision = data.pg_frame(dsn, *queries["decision"])
+    decision = data.pg_frame(dsn, postgres.decision_of_payment, term)
     if decision.empty:
         st.markdown("**Decision: approve** (the risk score stayed under the review band)")
     else:
@@ -46,18 +46,18 @@ if not payment.empty:
                     f"{', '.join(chosen['fired'] or []) or 'none'}")
         st.dataframe(pd.DataFrame(chosen["contributions"] or [], columns=["name", "value"]),
                      hide_index=True)
-    alerts = data.pg_frame(dsn, *queries["alerts"])
+    alerts = data.pg_frame(dsn, postgres.alerts_of_payment, term, LIMIT)
     st.markdown(f"**Alerts on this payment: {len(alerts)}**")
     if not alerts.empty:
         st.dataframe(alerts, hide_index=True)
     user = str(row["user_id"])
-    recent = data.pg_frame(dsn, *data.payment_search_queries(user, LIMIT)["by_user"])
+    recent = data.pg_frame(dsn, postgres.payments_of_user, user, LIMIT)
     st.markdown(f"**Recent payments of user {user}**")
     st.dataframe(recent, hide_index=True)
     st.stop()
 
-by_user = data.pg_frame(dsn, *queries["by_user"])
-by_merchant = data.pg_frame(dsn, *queries["by_merchant"])
+by_user = data.pg_frame(dsn, postgres.payments_of_user, term, LIMIT)
+by_merchant = data.pg_frame(dsn, postgres.payments_of_merchant, term, LIMIT)
 if by_user.empty and by_merchant.empty:
     st.warning(f"No payment, user or merchant {term!r} in PostgreSQL (it keeps the last "
                f"{settings.postgres.transactions_retention_days} days).")

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from lakehouse.stores import postgres
 
 WINDOW_MIN = 15
 
@@ -16,7 +17,7 @@ dsn = settings.postgres_readonly_url()
 def health() -> None:
     """Progress from the queries' checkpoints and Kafka; latency from pipeline_metrics."""
     progress = data.query_progress(settings)
-    summary = data.pg_frame(dsn, data.METRICS_SUMMARY, [WINDOW_MIN])
+    summary = data.pg_frame(dsn, postgres.metrics_per_layer, WINDOW_MIN)
     if progress.empty and summary.empty:
         st.info("No batch recorded yet. Start `paystream stream` (or `paystream demo`).")
         return
@@ -34,7 +35,7 @@ def health() -> None:
                "instant query runs in real-time mode and commits once per real-time batch, "
                "so its lag reads up to one batch behind while its alerts flow at once.")
     st.dataframe(progress, hide_index=True)
-    last = data.pg_frame(dsn, data.LAST_BATCH_PER_LAYER)
+    last = data.pg_frame(dsn, postgres.last_batch_per_layer)
     if not last.empty:
         st.subheader("Last batch per layer")
         st.dataframe(last, hide_index=True)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import time_chart
+from lakehouse.stores import postgres
 
 LIMIT = 100
 REFRESH = "10s"
@@ -19,7 +20,7 @@ with st.sidebar:
     analyst = st.text_input("Analyst", value=st.session_state.get("analyst", "analyst"))
     st.session_state["analyst"] = analyst
 
-queue = data.pg_frame(dsn, data.REVIEW_QUEUE, [LIMIT])
+queue = data.pg_frame(dsn, postgres.review_queue, LIMIT)
 if queue.empty:
     st.info("Nothing to review. `paystream stream` scores every payment; those it sends to "
             "review or block wait here for an analyst.")
@@ -52,8 +53,8 @@ else:
         if clear.button("Clear (false positive)", key="clear"):
             verdict = "false_positive"
         if verdict:
-            data.record_disposition(settings.postgres_analyst_url(), chosen["transaction_id"],
-                                    verdict, analyst, note)
+            postgres.record_disposition(settings.postgres_analyst_url(),
+                                        chosen["transaction_id"], verdict, analyst, note)
             st.success(f"{chosen['transaction_id']}: {verdict.replace('_', ' ')}")
             st.rerun()
     with right:
@@ -61,7 +62,8 @@ else:
         st.json(chosen["features"] or {})
 
 st.subheader("Rule precision from dispositions")
-precision = data.rule_precision(data.pg_frame(dsn, data.RULE_PRECISION, [30]))
+precision = data.rule_precision(
+    data.pg_frame(dsn, postgres.dispositions_per_day_and_rule, 30))
 if precision.empty:
     st.caption("No dispositions in the last 30 days yet.")
 else:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.charts import time_chart
+from lakehouse.stores import postgres
 
 st.title("Volume and alerts over time")
 settings = data.settings()
@@ -18,7 +19,7 @@ since = datetime.now(UTC) - timedelta(hours=hours)
 @st.cache_data(ttl=10, show_spinner=False)
 def alerts_over_time(dsn: str, bucket: str, hours: int) -> pd.DataFrame:
     """Alerts per bucket and rule (cached for 10 s)."""
-    return data.pg_frame(dsn, data.ALERTS_OVER_TIME, [bucket, hours])
+    return data.pg_frame(dsn, postgres.alerts_per_bucket, bucket, hours)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -1,1 +1,2 @@
-"""Stores: the Kafka and PostgreSQL clients jobs, sinks and pages open; imports only lakehouse."""
+"""Stores: the Kafka and PostgreSQL clients, and the PostgreSQL statements, that jobs, sinks and
+pages use; imports only lakehouse."""

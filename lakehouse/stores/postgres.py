@@ -1,9 +1,17 @@
-"""PostgreSQL: connections (one place opens them, with a one-line error naming the server) and
-the pure pieces of payments.transactions (its day partitions, retention and COPY rows)."""
+"""PostgreSQL: connections (one place opens them, with a one-line error naming the server), the
+pure pieces of payments.transactions (its day partitions, retention and COPY rows), and the
+statements the dashboard and the data-quality runner read and write, one named function each.
+
+Every read is bounded (a time window, a LIMIT or one row per layer or suite) and served by an
+index of `payments`, so pages stay fast with millions of alerts. Reads take an open connection
+(`read_only` gives one); each sink opens, writes and closes its own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +43,17 @@ def reachable(dsn: str) -> bool:
         return True
     except PaystreamError:
         return False
+
+
+@contextmanager
+def read_only(dsn: str) -> Iterator[connection]:
+    """A read-only autocommit connection to the DSN, closed when the block ends."""
+    conn = connect(dsn)
+    try:
+        conn.set_session(readonly=True, autocommit=True)
+        yield conn
+    finally:
+        conn.close()
 
 
 TRANSACTION_COLUMNS = ("transaction_id", "event_date", "event_time", "user_id", "card_id",
@@ -78,3 +97,269 @@ def copy_text_row(values: Sequence[Any]) -> str:
                 .replace("\r", "\\r").replace("\x00", "\ufffd"))
 
     return "\t".join(field(value) for value in values) + "\n"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What a query returned: its column names and its rows, in order."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def _fetch(conn: connection, sql: str, params: Sequence[Any] = ()) -> Rows:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return Rows(tuple(d[0] for d in cur.description or []), list(cur.fetchall()))
+
+
+# --- payments.alerts -------------------------------------------------------------------------
+
+ALERT_COLUMNS = ("detected_at", "rule_id", "severity", "user_id", "merchant_id", "amount_eur",
+                 "event_time", "transaction_id", "alert_id")
+"""What a list of alerts shows of each alert (payments.alerts)."""
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to list; an empty field filters nothing."""
+
+    rules: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    user_id: str = ""
+    merchant_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def alerts_query(f: AlertFilter, limit: int) -> tuple[str, list[Any]]:
+    """SQL and parameters for the newest alerts matching the filter (pure)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if f.rules:
+        where.append("rule_id = ANY(%s)")
+        params.append(list(f.rules))
+    if f.severities:
+        where.append("severity = ANY(%s)")
+        params.append(list(f.severities))
+    if f.user_id:
+        where.append("user_id = %s")
+        params.append(f.user_id.strip())
+    if f.merchant_id:
+        where.append("merchant_id = %s")
+        params.append(f.merchant_id.strip())
+    if f.since:
+        where.append("detected_at >= %s")
+        params.append(f.since)
+    if f.until:
+        where.append("detected_at < %s")
+        params.append(f.until)
+    sql = (f"SELECT {', '.join(ALERT_COLUMNS)}, details FROM payments.alerts"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY detected_at DESC, alert_id LIMIT %s")
+    return sql, [*params, limit]
+
+
+def newest_alerts(conn: connection, f: AlertFilter, limit: int) -> Rows:
+    """The newest `limit` alerts matching the filter, newest first, with their details."""
+    return _fetch(conn, *alerts_query(f, limit))
+
+
+ALERTS_PER_BUCKET = """
+SELECT date_trunc(%s, detected_at) AS bucket, rule_id, count(*) AS alerts
+FROM payments.alerts WHERE detected_at >= now() - make_interval(hours => %s)
+GROUP BY 1, 2 ORDER BY 1
+"""
+
+
+def alerts_per_bucket(conn: connection, bucket: str, hours: int) -> Rows:
+    """Alerts per time bucket (minute or hour) and rule over the last `hours`, oldest first."""
+    return _fetch(conn, ALERTS_PER_BUCKET, [bucket, hours])
+
+
+# --- payments.pipeline_metrics and payments.dq_results --------------------------------------
+
+METRICS_PER_LAYER = """
+SELECT layer,
+       sum(rows_in) AS rows_in,
+       sum(rows_in) / greatest(extract(epoch FROM max(recorded_at) - min(recorded_at)), 1)
+           AS events_per_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY alert_latency_p50_ms) AS latency_p50_ms,
+       max(alert_latency_p99_ms) AS latency_p99_ms,
+       max(lag_records) AS lag_records
+FROM payments.pipeline_metrics
+WHERE recorded_at >= now() - make_interval(mins => %s)
+GROUP BY layer ORDER BY layer
+"""
+
+
+def metrics_per_layer(conn: connection, minutes: int) -> Rows:
+    """Per layer over the last `minutes`: rows in, events/s, alert latency p50/p99, top lag."""
+    return _fetch(conn, METRICS_PER_LAYER, [minutes])
+
+
+LAST_BATCH_PER_LAYER = """
+SELECT DISTINCT ON (layer) layer, batch_id, rows_in, rows_out, duration_ms, recorded_at
+FROM payments.pipeline_metrics ORDER BY layer, recorded_at DESC
+"""
+
+
+def last_batch_per_layer(conn: connection) -> Rows:
+    """The newest recorded batch of each layer (rows in and out, duration, when)."""
+    return _fetch(conn, LAST_BATCH_PER_LAYER)
+
+
+LATEST_DQ_RESULT_PER_SUITE = """
+SELECT DISTINCT ON (suite) suite, success, expectations_evaluated, expectations_failed,
+       run_at, docs_url, details
+FROM payments.dq_results ORDER BY suite, run_at DESC
+"""
+
+
+def latest_dq_result_per_suite(conn: connection) -> Rows:
+    """The newest data-quality result of each suite, with its Data Docs URL and details."""
+    return _fetch(conn, LATEST_DQ_RESULT_PER_SUITE)
+
+
+RECENT_DQ_RESULTS = """
+SELECT run_at, suite, success, expectations_evaluated, expectations_failed
+FROM payments.dq_results ORDER BY run_at DESC LIMIT 500
+"""
+
+
+def recent_dq_results(conn: connection) -> Rows:
+    """The newest 500 data-quality results of all suites, newest first."""
+    return _fetch(conn, RECENT_DQ_RESULTS)
+
+
+DQ_RESULT_COLUMNS = ("run_id", "suite", "success", "expectations_evaluated",
+                     "expectations_failed", "docs_url", "details")
+"""The columns of payments.dq_results a data-quality run writes, in row order."""
+DQ_RESULT_INSERT = (f"INSERT INTO payments.dq_results ({', '.join(DQ_RESULT_COLUMNS)}) "
+                    f"VALUES ({', '.join(['%s'] * len(DQ_RESULT_COLUMNS))})")
+
+
+def record_dq_results(dsn: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Insert a run's rows (DQ_RESULT_COLUMNS order) into payments.dq_results in one
+    transaction, on a connection of its own."""
+    conn = connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            for row in rows:
+                cur.execute(DQ_RESULT_INSERT, tuple(row))
+    finally:
+        conn.close()
+
+
+# --- payments.decisions and payments.alert_dispositions -------------------------------------
+
+REVIEW_QUEUE = """
+SELECT d.transaction_id, d.risk_score, d.decision, d.amount_eur, d.user_id, d.merchant_id,
+       d.event_time, d.decided_at, d.fired, d.contributions, d.features
+FROM payments.decisions d
+LEFT JOIN payments.alert_dispositions a ON a.transaction_id = d.transaction_id
+WHERE a.transaction_id IS NULL
+ORDER BY d.risk_score DESC, d.decided_at DESC, d.transaction_id
+LIMIT %s
+"""
+
+
+def review_queue(conn: connection, limit: int) -> Rows:
+    """The payments sent to review or block that no analyst has judged, highest score first."""
+    return _fetch(conn, REVIEW_QUEUE, [limit])
+
+
+DISPOSITIONS_PER_DAY_AND_RULE = """
+SELECT date_trunc('day', d.decided_at) AS day, a.rule_id,
+       count(*) FILTER (WHERE d.disposition = 'confirmed_fraud') AS confirmed,
+       count(*) FILTER (WHERE d.disposition = 'false_positive') AS cleared
+FROM payments.alert_dispositions d
+JOIN payments.alerts a ON a.transaction_id = d.transaction_id
+WHERE d.decided_at >= now() - make_interval(days => %s)
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def dispositions_per_day_and_rule(conn: connection, days: int) -> Rows:
+    """Per day and rule over the last `days`: the payments its alerts flagged that analysts
+    confirmed as fraud and those they cleared."""
+    return _fetch(conn, DISPOSITIONS_PER_DAY_AND_RULE, [days])
+
+
+DISPOSITIONS = ("confirmed_fraud", "false_positive")
+"""An analyst's possible words on a payment (payments.alert_dispositions.disposition)."""
+DISPOSITION_UPSERT = """
+INSERT INTO payments.alert_dispositions (transaction_id, alert_id, disposition, analyst, note,
+                                         decided_at)
+VALUES (%s, %s, %s, %s, %s, now())
+ON CONFLICT (transaction_id) DO UPDATE
+SET alert_id = EXCLUDED.alert_id, disposition = EXCLUDED.disposition,
+    analyst = EXCLUDED.analyst, note = EXCLUDED.note, decided_at = EXCLUDED.decided_at
+"""
+
+
+def disposition_row(transaction_id: str, disposition: str, analyst: str, note: str = "",
+                    alert_id: str | None = None) -> tuple[Any, ...]:
+    """DISPOSITION_UPSERT's parameters; a ValueError for an unknown disposition (pure)."""
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+    return (transaction_id, alert_id, disposition, analyst.strip() or "analyst", note or None)
+
+
+def record_disposition(analyst_dsn: str, transaction_id: str, disposition: str, analyst: str,
+                       note: str = "", alert_id: str | None = None) -> None:
+    """An analyst's word on a payment, through the analyst role (the newest word wins)."""
+    row = disposition_row(transaction_id, disposition, analyst, note, alert_id)
+    conn = connect(analyst_dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(DISPOSITION_UPSERT, row)
+    finally:
+        conn.close()
+
+
+# --- payments.transactions: the payment search ----------------------------------------------
+
+PAYMENT_COLUMNS = ("event_time", "transaction_id", "user_id", "card_id", "amount", "currency",
+                   "amount_eur", "merchant_id", "merchant_category", "country", "city",
+                   "channel")
+"""What the payment search shows of a payment (payments.transactions)."""
+_PAYMENTS = f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments.transactions"
+PAYMENT_BY_ID = f"{_PAYMENTS} WHERE transaction_id = %s ORDER BY event_time DESC LIMIT 1"
+PAYMENTS_OF_USER = f"{_PAYMENTS} WHERE user_id = %s ORDER BY event_time DESC LIMIT %s"
+PAYMENTS_OF_MERCHANT = f"{_PAYMENTS} WHERE merchant_id = %s ORDER BY event_time DESC LIMIT %s"
+NEWEST_PAYMENTS = f"{_PAYMENTS} ORDER BY event_date DESC, event_time DESC LIMIT %s"
+DECISION_OF_PAYMENT = ("SELECT decision, risk_score, contributions, fired, decided_at "
+                       "FROM payments.decisions WHERE transaction_id = %s")
+ALERTS_OF_PAYMENT = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM payments.alerts "
+                     "WHERE transaction_id = %s ORDER BY detected_at DESC LIMIT %s")
+
+
+def payment_by_id(conn: connection, transaction_id: str) -> Rows:
+    """The payment with that transaction id (one row, or none)."""
+    return _fetch(conn, PAYMENT_BY_ID, [transaction_id])
+
+
+def decision_of_payment(conn: connection, transaction_id: str) -> Rows:
+    """The risk decision on that payment and its explanation (one row, or none: approved)."""
+    return _fetch(conn, DECISION_OF_PAYMENT, [transaction_id])
+
+
+def alerts_of_payment(conn: connection, transaction_id: str, limit: int) -> Rows:
+    """The alerts on that payment, newest first."""
+    return _fetch(conn, ALERTS_OF_PAYMENT, [transaction_id, limit])
+
+
+def payments_of_user(conn: connection, user_id: str, limit: int) -> Rows:
+    """The user's newest `limit` payments, newest first."""
+    return _fetch(conn, PAYMENTS_OF_USER, [user_id, limit])
+
+
+def payments_of_merchant(conn: connection, merchant_id: str, limit: int) -> Rows:
+    """The merchant's newest `limit` payments, newest first."""
+    return _fetch(conn, PAYMENTS_OF_MERCHANT, [merchant_id, limit])
+
+
+def newest_payments(conn: connection, limit: int) -> Rows:
+    """The newest `limit` payments in PostgreSQL (newest day's partition first)."""
+    return _fetch(conn, NEWEST_PAYMENTS, [limit])

@@ -24,3 +24,26 @@ def test_gold_alerts_accepts_the_rules_of_the_rules_file_the_pipeline_reads(
     assert [e.value_set for e in shipped_suite.expectations
             if getattr(e, "column", None) == "rule_id" and hasattr(e, "value_set")] == [
         sorted(shipped["rules"])]
+
+
+def test_each_suite_outcome_becomes_one_dq_results_row_in_the_stores_column_order() -> None:
+    import json
+
+    from expectations.runner import SuiteOutcome, dq_result_rows
+    from lakehouse.stores.postgres import DQ_RESULT_COLUMNS
+
+    outcomes = [SuiteOutcome("gold_alerts", "gold.alerts", True, 5, 0),
+                SuiteOutcome("silver_transactions", "silver.transactions", False, 7, 2,
+                             failed_critical=["a"], failed_warning=["b"],
+                             docs_url="file:///docs/index.html")]
+    rows = dq_result_rows(outcomes, "dq-1")
+    assert [dict(zip(DQ_RESULT_COLUMNS, row, strict=True)) for row in rows] == [
+        {"run_id": "dq-1", "suite": "gold_alerts", "success": True,
+         "expectations_evaluated": 5, "expectations_failed": 0, "docs_url": None,
+         "details": json.dumps({"table": "gold.alerts", "failed_critical": [],
+                                "failed_warning": []})},
+        {"run_id": "dq-1", "suite": "silver_transactions", "success": False,
+         "expectations_evaluated": 7, "expectations_failed": 2,
+         "docs_url": "file:///docs/index.html",
+         "details": json.dumps({"table": "silver.transactions", "failed_critical": ["a"],
+                                "failed_warning": ["b"]})}]
