@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help system-deps setup up down status topics demo test unit lint clean compose-up compose-down \
-	test-pure test-infra test-spark test-services test-slow
+	test-pure test-infra test-spark test-services test-slow java-test
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,13 +47,16 @@ test: setup ## the whole suite on real services, in tiers cheapest first (pure, 
 unit: setup ## the tiers that need no services (pure, infra, spark)
 	$(PYTEST) -p no:cacheprovider -m "pure or infra or spark"
 
-test-pure test-infra test-spark: test-%: setup ## one tier alone: no JVM / deployment tools / one Spark session
+test-pure test-infra test-spark: test-%: setup ## one tier alone: no JVM / deployment tools / a JVM (Spark, JUnit)
 	$(PYTEST) -p no:cacheprovider -m $*
 
 test-services test-slow: export PAYSTREAM_PROFILE = test
 test-services test-slow: test-%: setup ## one tier alone on real services (Kafka, PostgreSQL; slow: faults, cluster, demo)
 	$(PAYSTREAM) up
 	$(PYTEST) -p no:cacheprovider -m $*; rc=$$?; $(PAYSTREAM) down; exit $$rc
+
+java-test: setup ## the Java processor's JUnit tests (tests/jvm), built by the build that compiles it
+	$(PYTEST) -p no:cacheprovider tests/unit/test_jvm_unit_tests.py
 
 lint: setup ## ruff, mypy and the import floors (import-linter)
 	$(VENV)/bin/ruff check .

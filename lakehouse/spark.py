@@ -16,6 +16,8 @@ from lakehouse.versions import jvm_versions
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from lakehouse.jvm_build import JavaTestRun
+
 SCHEDULER_POOLS_FILE = CONFIG_DIR / "fairscheduler.xml"
 """The FAIR scheduler's pools: one per pipeline query (spark_jobs.pipeline)."""
 
@@ -49,6 +51,15 @@ def paystream_jar(settings: Settings, java: Path | None = None) -> Path:
 
     return build_jar("paystream-rules", java or find_java(),
                      sorted(pyspark_jars_dir().glob("*.jar")), settings.jars)
+
+
+def paystream_java_tests(settings: Settings, java: Path | None = None) -> JavaTestRun:
+    """The Java processor's JUnit tests, compiled against paystream_jar's jar and run."""
+    from lakehouse.jvm_build import run_java_tests
+
+    return run_java_tests("paystream-rules", java or find_java(),
+                          sorted(pyspark_jars_dir().glob("*.jar")), settings.jars,
+                          resolve_jars(settings.jars, "junit", jvm_versions().java_tests))
 
 
 def local_master_plus(master: str, extra_threads: int) -> str:

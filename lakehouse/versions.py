@@ -11,12 +11,13 @@ from lakehouse import PROJECT_ROOT
 
 @dataclass(frozen=True)
 class JvmVersions:
-    """Maven coordinates for the Kafka broker and for Spark's extra packages."""
+    """Maven coordinates for the Kafka broker, Spark's extra packages and the Java tests."""
 
     kafka_version: str
     kafka_broker: tuple[str, ...]
     spark_packages: tuple[str, ...]
     azure_storage: tuple[str, ...]
+    java_tests: tuple[str, ...]
 
 
 @cache
@@ -29,4 +30,5 @@ def jvm_versions() -> JvmVersions:
         kafka_broker=tuple(jvm["kafka_broker"]),
         spark_packages=tuple(jvm["spark_packages"]),
         azure_storage=tuple(jvm["azure_storage"]),
+        java_tests=tuple(jvm["java_tests"]),
     )

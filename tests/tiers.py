@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 TIERS = ("pure", "infra", "spark", "services", "slow")
-"""Cheapest first: no JVM; external binaries (compose, hadolint, Bicep); one Spark session;
-real Kafka and PostgreSQL; faults, a cluster, the whole demo."""
+"""Cheapest first: no JVM; external binaries (compose, hadolint, Bicep); one Spark session
+(or another JVM); real Kafka and PostgreSQL; faults, a cluster, the whole demo."""
 
 INFRA_MODULES = frozenset({"test_containers", "test_deploy_secrets"})
 """Modules that run the deployment tools (the compose binary, hadolint, pycep-parser)."""
+JVM_MODULES = frozenset({"test_jvm_unit_tests"})
+"""Modules that run a JVM without the Spark session (the Java processor's JUnit tests)."""
 
 
 def tier_of_test(module: str, markers: Iterable[str], fixtures: Iterable[str]) -> str:
@@ -27,7 +29,7 @@ def tier_of_test(module: str, markers: Iterable[str], fixtures: Iterable[str]) -
         return "slow"
     if "integration" in markers or "live_services" in fixtures:
         return "services"
-    if "spark" in fixtures:
+    if "spark" in fixtures or module in JVM_MODULES:
         return "spark"
     if module in INFRA_MODULES:
         return "infra"

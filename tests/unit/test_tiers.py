@@ -15,6 +15,7 @@ def test_a_test_is_in_the_tier_of_the_costliest_thing_it_uses() -> None:
     assert tier_of_test("test_generator", [], ["tmp_path"]) == "pure"
     assert tier_of_test("test_containers", [], []) == "infra"
     assert tier_of_test("test_contract_sql", [], ["spark", "settings"]) == "spark"
+    assert tier_of_test("test_jvm_unit_tests", [], ["settings"]) == "spark"
     assert tier_of_test("test_backtest", ["integration"], ["spark"]) == "services"
     assert tier_of_test("test_x", [], ["lake", "live_services", "spark"]) == "services"
     assert tier_of_test("test_demo", ["integration", "slow"], []) == "slow"
