@@ -107,6 +107,7 @@ def processor_config(rules: dict[str, Rule], lateness_s: int,
 
     return json.dumps({
         "lateness_ms": lateness_s * 1000,
+        "user_rules": list(USER_RULES), "merchant_rules": list(MERCHANT_RULES),
         "user_horizon_ms": horizon_ms(USER_RULES),
         "merchant_horizon_ms": horizon_ms(MERCHANT_RULES),
         "rules": {rule_id: {"severity": rule.severity, "enabled": rule.enabled,

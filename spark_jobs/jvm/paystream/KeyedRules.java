@@ -32,8 +32,6 @@ import java.util.Set;
 public final class KeyedRules {
   static final ObjectMapper JSON = new ObjectMapper();
   static final Set<String> CARD_PRESENT = Set.of("pos", "contactless", "atm");
-  static final List<String> USER_RULES = List.of("velocity", "card_testing", "impossible_travel");
-  static final List<String> MERCHANT_RULES = List.of("compromised_merchant");
 
   private KeyedRules() {}
 
@@ -189,7 +187,7 @@ public final class KeyedRules {
   }
 
   static double round1(double value) {
-    return BigDecimal.valueOf(value).setScale(1, java.math.RoundingMode.HALF_EVEN).doubleValue();
+    return BigDecimal.valueOf(value).setScale(1, java.math.RoundingMode.HALF_UP).doubleValue();
   }
 
   static List<Hit> velocity(List<Payment> payments, List<Payment> judged, Rule rule) {
@@ -383,6 +381,18 @@ public final class KeyedRules {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * The rule ids a config lists under {@code field}: the families come from lakehouse.rules,
+   * so no family is written twice ({@link #apply} refuses an id this class cannot judge).
+   */
+  static List<String> family(JsonNode root, String field) {
+    List<String> ids = new ArrayList<>();
+    for (JsonNode id : root.get(field)) {
+      ids.add(id.asText());
+    }
+    return Collections.unmodifiableList(ids);
   }
 
   static List<String> enabled(Map<String, Rule> rules, List<String> ids) {

@@ -66,7 +66,7 @@ public final class MerchantStage extends StatefulProcessor<Integer, Row, Row> {
     JsonNode root = Stages.readJson(config);
     rules = KeyedRules.parseRules(root.get("rules"));
     latenessMs = root.get("lateness_ms").asLong();
-    merchantRules = KeyedRules.enabled(rules, KeyedRules.MERCHANT_RULES);
+    merchantRules = KeyedRules.enabled(rules, KeyedRules.family(root, "merchant_rules"));
     merchantHorizonMs = root.get("merchant_horizon_ms").asLong();
     merchantKeepMs = merchantHorizonMs + latenessMs;
     swept = getHandle().getValueState("swept", Encoders.LONG(), TTLConfig.NONE());

@@ -61,8 +61,8 @@ public final class UserStage extends StatefulProcessor<Integer, Row, Row> {
     JsonNode root = Stages.readJson(config);
     rules = KeyedRules.parseRules(root.get("rules"));
     latenessMs = root.get("lateness_ms").asLong();
-    userRules = KeyedRules.enabled(rules, KeyedRules.USER_RULES);
-    merchantRules = !KeyedRules.enabled(rules, KeyedRules.MERCHANT_RULES).isEmpty();
+    userRules = KeyedRules.enabled(rules, KeyedRules.family(root, "user_rules"));
+    merchantRules = !KeyedRules.enabled(rules, KeyedRules.family(root, "merchant_rules")).isEmpty();
     userHorizonMs = root.get("user_horizon_ms").asLong();
     userKeepMs = userHorizonMs + latenessMs;
     newest = getHandle().getMapState("newest", Encoders.INT(), Encoders.LONG(), TTLConfig.NONE());

@@ -172,4 +172,13 @@ class KeyedRulesTest {
     assertEquals(List.of("e6", "e7"), flagged(hits));
     assertEquals(Map.of("distinct_cards", 6, "ticket_multiple", "4.0"), hits.get(0).details());
   }
+
+  @Test
+  void travelDetailsRoundHalfUpAsSparkRoundDoes() {
+    // Spark SQL: round(1000.25D, 1) = 1000.3, round(0.25D, 1) = 0.3, round(2.65D, 1) = 2.7.
+    assertEquals(1000.3, KeyedRules.round1(1000.25));
+    assertEquals(0.3, KeyedRules.round1(0.25));
+    assertEquals(2.7, KeyedRules.round1(2.65));
+    assertEquals(-0.3, KeyedRules.round1(-0.25));
+  }
 }
