@@ -30,7 +30,7 @@ def main() -> None:
         spark=base.spark.model_copy(update={"ui_enabled": True}))
     spark = build_spark_session(settings, app_name="bench-catch-up")
     ensure_tables(spark, settings)
-    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # type: ignore[union-attr]
+    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
     print(f"master {settings.spark.master}, executors {max(executors, 0) or 'local'}")
     for name in queries_for(LAYERS, _enabled_rules(settings), settings.pipeline.risk_decisions):
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)

@@ -110,7 +110,7 @@ def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
     query = (frame.writeStream.format("noop").option("checkpointLocation", str(checkpoint))
              .trigger(availableNow=True).start())
     query.awaitTermination()
-    rows = sum(p["numInputRows"] for p in query.recentProgress)
+    rows: int = sum(p["numInputRows"] for p in query.recentProgress)
     return rows / (time.perf_counter() - began)
 
 

@@ -53,7 +53,8 @@ class Violation:
 @cache
 def event_schema() -> dict[str, Any]:
     """The event JSON Schema as a dict."""
-    return json.loads(SCHEMA_PATH.read_text())
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
 
 
 @cache

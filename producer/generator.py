@@ -14,7 +14,7 @@ import math
 import random
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -439,7 +439,9 @@ class PaymentStream:
                                   [("scenario", b"legit"), ("fault", b"duplicate")],
                                   LEGIT, "duplicate")
         event = self._legit_event(now)
-        return getattr(self, f"_fault_{kind}")(event, now)
+        fault: Callable[..., ProducedRecord] = getattr(
+            self, f"_fault_{kind}")
+        return fault(event, now)
 
     def _fault_malformed_json(self, event: dict[str, object], now: datetime) -> ProducedRecord:
         raw = encode(event)

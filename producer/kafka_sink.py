@@ -95,9 +95,9 @@ def cached_key_partitioner() -> Any:
                       value: Any, serialized_value: Any, cluster: Any) -> int:
             partitions = cluster.partitions_for_topic(topic)
             if serialized_key is None or not partitions:
-                return super().partition(topic, key, serialized_key, value, serialized_value,
-                                         cluster)
-            return self._hash(serialized_key) % len(partitions)
+                return int(super().partition(topic, key, serialized_key, value,
+                                             serialized_value, cluster))
+            return int(self._hash(serialized_key)) % len(partitions)
 
     return CachedKeyPartitioner()
 

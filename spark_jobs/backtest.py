@@ -91,14 +91,14 @@ class BacktestReport:
                 return [plain(v) for v in value]
             return value
 
-        return plain({"first": self.first, "last": self.last, "days": self.days,
-                      "payments": self.payments, "frauds": self.frauds,
-                      "fraud_eur": self.fraud_eur,
-                      "rules": [asdict(r) for r in self.rules], "overall": asdict(self.overall),
-                      "scenarios": [asdict(s) for s in self.scenarios],
-                      "decisions": [asdict(d) for d in self.decisions],
-                      "daily": [{"date": d, "rule_id": r, "alerts": n}
-                                for d, r, n in self.daily]})
+        summary: dict[str, Any] = plain({
+            "first": self.first, "last": self.last, "days": self.days,
+            "payments": self.payments, "frauds": self.frauds, "fraud_eur": self.fraud_eur,
+            "rules": [asdict(r) for r in self.rules], "overall": asdict(self.overall),
+            "scenarios": [asdict(s) for s in self.scenarios],
+            "decisions": [asdict(d) for d in self.decisions],
+            "daily": [{"date": d, "rule_id": r, "alerts": n} for d, r, n in self.daily]})
+        return summary
 
 
 def ratio(part: int, whole: int) -> float | None:

@@ -65,7 +65,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     source = io.read_kafka_stream(spark, settings, "decisions",
                                   settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(QUERY_NAME)
-              .foreachBatch(DecisionSink(settings))  # type: ignore[arg-type]
+              .foreachBatch(DecisionSink(settings))
               .option("checkpointLocation",
                       Catalog(settings.lake_location).checkpoint(QUERY_NAME)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(

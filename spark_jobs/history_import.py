@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
+from lakehouse.event_contract import CONFLICTING_DUPLICATE
 from lakehouse.settings import Settings
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
 from spark_jobs import bronze_transactions_raw, gold_activity, gold_labels, io, silver_transactions
@@ -235,7 +236,7 @@ class ChunkLoader:
         conflicts = judged.where(F.col("outcome") == "conflict").select(
             F.col("source_partition").alias("partition"), F.col("source_offset").alias("offset"))
         rejected = rejected.unionByName(silver_transactions.with_reason(
-            checked, conflicts, silver_transactions.CONFLICTING_DUPLICATE))
+            checked, conflicts, CONFLICTING_DUPLICATE))
         quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
         io.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW, f"{self.app_id}-bronze",
                        chunk)

@@ -75,5 +75,6 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
         return writer.trigger(availableNow=True).start()
     if not realtime:  # PAYSTREAM_PIPELINE__INSTANT_REALTIME=false: 0-second micro-batches
         return writer.trigger(processingTime="0 seconds").start()
-    return writer.trigger(  # type: ignore[call-overload]
+    query: StreamingQuery = writer.trigger(  # type: ignore[call-overload]
         realTime=settings.pipeline.realtime_batch).start()
+    return query

@@ -176,11 +176,11 @@ def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
         payments = payments.unionByName(label_rows(labels))
     spark = payments.sparkSession
     width = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
-    jvm: Any = spark._jvm  # type: ignore[attr-defined]
+    jvm: Any = spark._jvm
     rows = jvm.paystream.StatefulAlerts.alerts(
-        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA,  # type: ignore[attr-defined]
+        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA,
         width)
-    return ClassicDataFrame(rows, spark).withColumn(  # type: ignore[arg-type]
+    return ClassicDataFrame(rows, spark).withColumn(
         "event_date", F.to_date("event_time"))
 
 
@@ -290,6 +290,6 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     previous = spark.conf.get("spark.sql.shuffle.partitions") or "200"
     spark.conf.set("spark.sql.shuffle.partitions", str(width))
     try:
-        return writer.trigger(**trigger).start()  # type: ignore[arg-type]
+        return writer.trigger(**trigger).start()
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)

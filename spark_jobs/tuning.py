@@ -124,7 +124,7 @@ def candidate_rules_text(rules_text: str, rules: dict[str, Rule], point: Point,
         rule_id, _, param = target.partition(".")
         document["rules"][rule_id]["params"][param] = tuned[rule_id].params[param]
     comment = "".join(f"# {line}\n" for line in note.splitlines())
-    return comment + yaml.safe_dump(document, sort_keys=False)
+    return comment + str(yaml.safe_dump(document, sort_keys=False))
 
 
 @dataclass(frozen=True)

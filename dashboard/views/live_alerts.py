@@ -43,7 +43,7 @@ def alert_table() -> None:
     st.caption(f"{len(alerts)} newest alerts (max {LIMIT}), refreshed every {REFRESH}")
     event = st.dataframe(alerts.drop(columns=["details"]), hide_index=True,
                          on_select="rerun", selection_mode="single-row", key="alerts")
-    rows = event.selection.rows if event is not None else []
+    rows = event.selection.rows
     st.session_state["selected_alert"] = (alerts.iloc[rows[0]].to_dict() if rows
                                           else alerts.iloc[0].to_dict())
 

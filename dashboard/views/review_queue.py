@@ -36,7 +36,7 @@ else:
         hide_index=True, on_select="rerun", selection_mode="single-row", key="queue",
         column_config={"risk_score": st.column_config.ProgressColumn(
             "risk score", min_value=0.0, max_value=1.0, format="%.2f")})
-    rows = event.selection.rows if event is not None else []
+    rows = event.selection.rows
     chosen = queue.iloc[rows[0] if rows else 0]
     st.subheader(f"Payment {chosen['transaction_id']}")
     left, right = st.columns(2)

@@ -154,4 +154,5 @@ def evaluate_rules(rows: DataFrame, rules: dict[str, Rule], detected_at: Column)
     if not frames:  # an empty frame of the alert shape
         return shape_alerts(rows.limit(0), Rule("none", "low", False), F.struct(F.lit(0)),
                             detected_at)
-    return reduce(lambda a, b: a.unionByName(b), frames)
+    alerts: DataFrame = reduce(lambda a, b: a.unionByName(b), frames)
+    return alerts
