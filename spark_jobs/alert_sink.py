@@ -3,9 +3,8 @@
 Every alert travels as one JSON record on Kafka `alerts` (key = user_id). Two
 small micro-batch queries, each with its own checkpoint, carry the records on:
 `alerts_postgres` upserts them into payments.alerts (ON CONFLICT on alert_id)
-and `alerts_gold` appends them to gold.alerts (deduplicated against the
-batch's own event dates, so a batch's work never grows with history; the
-append carries (txnAppId, txnVersion) so a replayed batch is skipped). Two
+and `alerts_gold` appends them to gold.alerts through its writer
+(spark_jobs.gold_alerts: once per alert and per batch). Two
 queries rather than one, so a PostgreSQL row never waits for a Delta commit.
 The alerts topic is at-least-once; alert_id makes every sink idempotent.
 
@@ -22,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from lakehouse.tables import GOLD_ALERTS
-from spark_jobs import io
+from spark_jobs import gold_alerts, io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 
 POSTGRES_QUERY = "alerts_postgres"
 GOLD_QUERY = "alerts_gold"
-GOLD_APP_ID = "gold.alerts/alerts_gold"
 MESSAGE_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
     "merchant_id string, amount_eur string, event_time timestamp, detected_at timestamp, "
@@ -134,28 +131,14 @@ class GoldSink:
         self.settings = settings
         self.rule_ids = list(rule_ids)
         self.catalog = Catalog(settings.lake_location)
-        self.path = self.catalog.table(GOLD_ALERTS)
 
     def __call__(self, kafka_rows: DataFrame, batch_id: int) -> None:
         """Append one batch once; only the gold.alerts partitions of its event dates are read."""
         from pyspark.sql import functions as F
 
         alerts = (from_kafka_messages(kafka_rows).where(F.col("rule_id").isin(self.rule_ids))
-                  .dropDuplicates(["alert_id"]).drop("kafka_timestamp", "payment_kafka_time")
-                  .withColumn("gold_batch_id", F.lit(batch_id).cast("long")))
-        dates = [r[0] for r in alerts.select("event_date").distinct().collect()]
-        if not dates:
-            return
-        io.ensure_table(alerts, self.catalog, GOLD_ALERTS)
-        spark = kafka_rows.sparkSession
-        held = io.read_delta(spark, self.path).where(
-            F.col("event_date").isin(dates) & ~((F.col("gold_batch_id") == batch_id)
-                                                & F.col("rule_id").isin(self.rule_ids)))
-        # localCheckpoint, not persist: the append below would make a cached plan that reads
-        # gold.alerts recompute (and find its own rows).
-        new = alerts.join(held.select("alert_id"), "alert_id", "left_anti").localCheckpoint()
-        if not new.isEmpty():
-            io.append_once(new, self.catalog, GOLD_ALERTS, GOLD_APP_ID, batch_id)
+                  .dropDuplicates(["alert_id"]).drop("kafka_timestamp", "payment_kafka_time"))
+        gold_alerts.append_new(alerts, self.catalog, batch_id, self.rule_ids)
 
 
 def _start(spark: SparkSession, settings: Settings, name: str, sink: object,

@@ -2,9 +2,9 @@
 
 For a date D (the DAG's logical date):
 1. gold.alerts for D: the streamed alerts stay as they are; alerts the batch
-   rules find that the stream did not are added. Written with replaceWhere on
-   the event_date partition, so a rerun replaces the same partition with the
-   same rows.
+   rules find that the stream did not are added, through the table's writer
+   (spark_jobs.gold_alerts.merge_day: replaceWhere on the event_date partition,
+   so a rerun replaces the same partition with the same rows).
 2. gold.user_activity_1m and gold.merchant_activity_1m for D: recomputed from
    silver (replaceWhere on event_date).
 3. gold.daily_report for D: volume, count and EUR amount by currency, country
@@ -25,16 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from lakehouse.tables import GOLD_ALERTS, GOLD_DAILY_REPORT, SILVER_QUARANTINE, SILVER_TRANSACTIONS
-from spark_jobs import io
+from lakehouse.tables import GOLD_DAILY_REPORT, SILVER_QUARANTINE, SILVER_TRANSACTIONS
+from spark_jobs import gold_alerts, io
 from spark_jobs.gold_activity import ACTIVITY_TABLES, activity_1m
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 TOP_N = 10
-BACKFILL_BATCH_ID = -1
-"""gold_batch_id of alerts the backfill added (the stream's batch ids are >= 0)."""
 
 
 def _sorted_structs(*fields: Column | str) -> Column:
@@ -128,17 +126,11 @@ def run(spark: SparkSession, settings: Settings, day: date,
         F.col("event_date") == F.lit(day)).localCheckpoint()
     quarantine_day = io.read_table(spark, catalog, SILVER_QUARANTINE).where(
         F.col("quarantine_date") == F.lit(day))
-    batch = batch_alerts(spark, settings, day, day).withColumn(
-        "gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long")).localCheckpoint()
-    io.ensure_table(batch, catalog, GOLD_ALERTS)
-    # Checkpointed: the day's partition is rewritten below, from these very rows.
-    kept = io.read_table(spark, catalog, GOLD_ALERTS).where(
-        F.col("event_date") == F.lit(day)).localCheckpoint()
-    streamed = kept.where(F.col("gold_batch_id") != BACKFILL_BATCH_ID)
-    alerts_day = kept.unionByName(
-        batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
-    if day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s):
-        io.replace_day(alerts_day, catalog, GOLD_ALERTS, day)
+    batch = batch_alerts(spark, settings, day, day).localCheckpoint()
+    closed = day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s)
+    kept, alerts_day = gold_alerts.merge_day(batch, catalog, day, closed)
+    streamed = gold_alerts.streamed(kept)
+    if closed:
         for table, key in ACTIVITY_TABLES:
             io.replace_day(activity_1m(silver_day, key), catalog, table, day)
     row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()

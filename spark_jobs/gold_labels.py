@@ -105,7 +105,7 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
         [(k, v.label, v.scenario, v.labelled_at or now) for k, v in sorted(latest.items())],
         "transaction_id string, label string, scenario string, labelled_at timestamp").select(
         "transaction_id", "label", "scenario", F.lit(source).alias("source"), "labelled_at")
-    path = io.ensure_table(frame, Catalog(settings.lake_location), GOLD_LABELS)
+    path = io.ensure_table(spark, Catalog(settings.lake_location), GOLD_LABELS)
     (DeltaTable.forPath(spark, path).alias("t")
      .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
      .whenMatchedUpdate(condition="t.label <> s.label OR s.labelled_at < t.labelled_at",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from lakehouse.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 
 log = logging.getLogger("paystream.io")
@@ -76,13 +78,48 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, path))
 
 
-def ensure_table(df: DataFrame, catalog: Catalog, table: Table) -> str:
-    """Create a declared table, empty, with the DataFrame's schema and the table's partitioning
-    if there is none yet; return its path."""
+def declared_schema(table: Table) -> StructType:
+    """A declared table's schema as Spark types (a session must be active)."""
+    from pyspark.sql.types import DataType, StructType
+
+    schema = DataType.fromDDL(table.schema)
+    if not isinstance(schema, StructType):
+        raise PaystreamError(f"{table}: its declared schema is not a list of columns")
+    return schema
+
+
+def schema_drift(df: DataFrame, table: Table) -> list[str]:
+    """How a DataFrame's columns differ from a table's declaration, by name and type
+    (nullability and column order aside); empty when it conforms."""
+    declared = {f.name: f.dataType.simpleString() for f in declared_schema(table).fields}
+    found = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    drift = [f"{name} is {kind}, declared {declared[name]}" for name, kind in found.items()
+             if name in declared and kind != declared[name]]
+    drift += [f"{name} is not declared" for name in found if name not in declared]
+    drift += [f"{name} is missing" for name in declared if name not in found]
+    return drift
+
+
+def _check_write(df: DataFrame, table: Table) -> None:
+    """Refuse, in one line, a write whose module is not a declared writer of the table or
+    whose columns drift from its declaration."""
+    writer = sys._getframe(2).f_globals.get("__name__", "?")
+    if writer not in table.writers:
+        raise PaystreamError(f"{writer} writes {table}, whose declared writers are "
+                             f"{', '.join(table.writers)} (lakehouse/tables.py)")
+    drift = schema_drift(df, table)
+    if drift:
+        raise PaystreamError(f"{writer} writes rows that do not match {table}'s declaration "
+                             f"(lakehouse/tables.py): {'; '.join(drift)}")
+
+
+def ensure_table(spark: SparkSession, catalog: Catalog, table: Table) -> str:
+    """Create a declared table, empty, with its declared schema and partitioning if there is
+    none yet; return its path."""
     path = catalog.table(table)
-    if not delta_exists(df.sparkSession, path):
-        (df.limit(0).write.format("delta").mode("append").partitionBy(*table.partition_by)
-         .save(path))
+    if not delta_exists(spark, path):
+        (spark.createDataFrame([], declared_schema(table)).write.format("delta")
+         .mode("append").partitionBy(*table.partition_by).save(path))
     return path
 
 
@@ -94,17 +131,21 @@ def read_table(spark: SparkSession, catalog: Catalog, table: Table) -> DataFrame
 def append_once(df: DataFrame, catalog: Catalog, table: Table, app_id: str,
                 version: int) -> None:
     """Append a batch to a declared table once: a replay of the same (app_id, version), such
-    as a micro-batch after a crash, is skipped by Delta."""
+    as a micro-batch after a crash, is skipped by Delta. Only a declared writer may, with
+    rows of the declared columns."""
+    _check_write(df, table)
     (df.write.format("delta").mode("append").partitionBy(*table.partition_by)
      .option("txnAppId", app_id).option("txnVersion", version).save(catalog.table(table)))
 
 
 def replace_day(df: DataFrame, catalog: Catalog, table: Table, day: date) -> None:
     """Overwrite one day of a declared table with df (creating the table if needed); the day
-    is the table's first partition column."""
+    is the table's first partition column. Only a declared writer may, with rows of the
+    declared columns."""
     if not table.partition_by:
         raise PaystreamError(f"{table} has no day partition to replace")
-    path = ensure_table(df, catalog, table)
+    _check_write(df, table)
+    path = ensure_table(df.sparkSession, catalog, table)
     (df.write.format("delta").mode("overwrite")
      .option("replaceWhere", f"{table.partition_by[0]} = '{day.isoformat()}'")
      .partitionBy(*table.partition_by).save(path))

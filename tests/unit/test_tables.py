@@ -32,3 +32,12 @@ def test_no_product_module_spells_a_table_name_outside_the_declarations() -> Non
              for number, line in enumerate(path.read_text().splitlines(), 1)
              if quoted.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_every_table_declares_its_partition_columns_and_existing_writer_modules() -> None:
+    for table in tables.TABLES:
+        for column in table.partition_by:
+            assert f"{column} DATE" in table.schema, table
+        for writer in table.writers:
+            assert (REPO / (writer.replace(".", "/") + ".py")).is_file(), (table, writer)
+    assert tables.GOLD_ALERTS.writers == ("spark_jobs.gold_alerts",)
