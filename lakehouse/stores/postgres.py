@@ -363,3 +363,49 @@ def payments_of_merchant(conn: connection, merchant_id: str, limit: int) -> Rows
 def newest_payments(conn: connection, limit: int) -> Rows:
     """The newest `limit` payments in PostgreSQL (newest day's partition first)."""
     return _fetch(conn, NEWEST_PAYMENTS, [limit])
+
+
+# --- payments.alerts: the synthetic alerts of `paystream bench dashboard` ------------------
+# Written with the owner role's DSN; each function opens, commits and closes its connection.
+
+SYNTHETIC_ALERT_PREFIX = "bench-"
+"""The alert_id prefix of the benchmark's synthetic alerts (their transactions: `tx-bench-`)."""
+FILL_SYNTHETIC_ALERTS = """
+INSERT INTO payments.alerts (alert_id, rule_id, severity, transaction_id, user_id, merchant_id,
+                             amount_eur, event_time, detected_at, details)
+SELECT %(prefix)s || g,
+       (ARRAY['high_amount','velocity','card_testing','impossible_travel',
+              'compromised_merchant'])[1 + g %% 5],
+       (ARRAY['high','medium','high','critical','high'])[1 + g %% 5],
+       'tx-' || %(prefix)s || g, 'u-' || lpad((g %% 100000)::text, 7, '0'),
+       'm-' || lpad((g %% 5000)::text, 6, '0'), (g %% 100000) / 10.0,
+       now() - make_interval(secs => g * 0.6), now() - make_interval(secs => g * 0.6),
+       '{}'::jsonb
+FROM generate_series(1, %(count)s) AS g
+ON CONFLICT (alert_id) DO NOTHING
+"""
+DELETE_SYNTHETIC_ALERTS = "DELETE FROM payments.alerts WHERE starts_with(alert_id, %s)"
+
+
+def fill_synthetic_alerts(dsn: str, count: int) -> int:
+    """Add `count` synthetic alerts to payments.alerts and ANALYZE it; returns the new rows."""
+    conn = connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(FILL_SYNTHETIC_ALERTS, {"prefix": SYNTHETIC_ALERT_PREFIX, "count": count})
+            inserted = int(cur.rowcount)
+            cur.execute("ANALYZE payments.alerts")
+        return inserted
+    finally:
+        conn.close()
+
+
+def delete_synthetic_alerts(dsn: str) -> int:
+    """Delete the synthetic alerts from payments.alerts; returns how many there were."""
+    conn = connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(DELETE_SYNTHETIC_ALERTS, [SYNTHETIC_ALERT_PREFIX])
+            return int(cur.rowcount)
+    finally:
+        conn.close()
