@@ -116,10 +116,10 @@ def _ceiling(spark: Any, settings: Settings, started_ms: int) -> float:
 
 def _wait_for_gold(settings: Settings, silver_rows: int, started_ms: int, deadline: float) -> None:
     """Wait until gold has judged every silver row (per payments.pipeline_metrics)."""
-    from spark_jobs import io
+    from lakehouse.stores import postgres
 
     while time.perf_counter() < deadline:
-        conn = io.postgres_connection(settings)
+        conn = postgres.owner_connection(settings)
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT coalesce(sum(rows_in), 0) FROM payments.pipeline_metrics "
@@ -155,12 +155,12 @@ def prefill_silver(spark: Any, settings: Settings, rows: int) -> None:
     """Append `rows` synthetic silver rows spread over the 20 days before yesterday."""
     from pyspark.sql import functions as F
 
-    from spark_jobs import io
+    from lakehouse.stores import delta
     from spark_jobs.pipeline import ensure_tables
 
     ensure_tables(spark, settings)
     path = Catalog(settings.lake).table(SILVER_TRANSACTIONS)
-    schema = io.read_delta(spark, path).schema
+    schema = delta.read_delta(spark, path).schema
     start = int(time.time()) - 21 * 86_400
     frame = spark.range(rows).select(
         F.format_string("fill-%d", "id").alias("transaction_id"),
@@ -187,9 +187,9 @@ def prefill_silver(spark: Any, settings: Settings, rows: int) -> None:
 
 
 def _lake_batches(settings: Settings, started_ms: int) -> tuple[float, float, int]:
-    from spark_jobs import io
+    from lakehouse.stores import postgres
 
-    conn = io.postgres_connection(settings)
+    conn = postgres.owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT duration_ms FROM payments.pipeline_metrics WHERE layer = 'silver'"
@@ -268,8 +268,8 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
 
     from lakehouse.rules import load_rules
     from lakehouse.spark import build_spark_session
+    from lakehouse.stores import postgres
     from lakehouse.topics import require_topics, topic_specs
-    from spark_jobs import io
     from spark_jobs.pipeline import LAYERS, queries_for, realtime_threads, run_pipeline
 
     require_topics(base.kafka, topic_specs(base))  # a one-line error before Spark starts
@@ -327,7 +327,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
         "transaction_id", F.unix_millis("kafka_timestamp").alias("sent_ms"))
     sent_ms = {r["transaction_id"]: r["sent_ms"] for r in silver.where(
         F.col("silver_batch_id") >= 0).collect()}
-    conn = io.postgres_connection(settings)
+    conn = postgres.owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT rule_id, transaction_id, extract(epoch from inserted_at) * 1000 "

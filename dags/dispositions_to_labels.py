@@ -32,11 +32,11 @@ def dispositions_to_labels() -> None:
         """Merge the pending dispositions; return how many were carried and how many wait."""
         from lakehouse.settings import load_settings
         from lakehouse.spark import build_spark_session
-        from spark_jobs import io
+        from lakehouse.stores import postgres
         from spark_jobs.gold_labels import sync_dispositions
 
         settings = load_settings()
-        if not io.pending_dispositions(settings):  # no Spark session for nothing
+        if not postgres.pending_dispositions(settings):  # no Spark session for nothing
             return {"synced": 0, "pending": 0}
         spark = build_spark_session(settings, app_name="dispositions-to-labels")
         try:

@@ -47,7 +47,7 @@ def lakehouse_maintenance() -> None:
         from datetime import UTC, datetime
 
         from lakehouse.settings import load_settings
-        from spark_jobs.io import drop_expired_transactions
+        from lakehouse.stores.postgres import drop_expired_transactions
 
         return drop_expired_transactions(load_settings(), datetime.now(UTC).date())
 

@@ -50,14 +50,14 @@ def table_frames(spark: SparkSession, settings: Settings) -> dict[str, DataFrame
     """Each checked table as a DataFrame, with the derived columns its suite needs."""
     from pyspark.sql import functions as F
 
-    from spark_jobs import io
+    from lakehouse.stores import delta
 
     catalog = Catalog(settings.lake_location)
     frames: dict[str, DataFrame] = {}
     for table in SUITES:
         path = catalog.table(table)
-        if io.delta_exists(spark, path):
-            frames[table] = io.read_delta(spark, path)
+        if delta.delta_exists(spark, path):
+            frames[table] = delta.read_delta(spark, path)
     if SILVER_TRANSACTIONS.name in frames:
         silver = frames[SILVER_TRANSACTIONS.name]
         frames[SILVER_TRANSACTIONS.name] = silver.withColumns({

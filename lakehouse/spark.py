@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,3 +152,22 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+@contextlib.contextmanager
+def spark_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a session setting for the block, then put back what was there."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def utc(moment: datetime) -> datetime:
+    """A naive Spark timestamp (UTC session) as an aware UTC datetime."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

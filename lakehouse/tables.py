@@ -2,7 +2,7 @@
 
 Jobs, sinks, checks and pages name a table through these constants (never a string), and
 take its partitioning from here; `Catalog(root).table(SILVER_TRANSACTIONS)` gives its path.
-A table is created empty with its declared schema (spark_jobs.io.ensure_table), and every
+A table is created empty with its declared schema (lakehouse.stores.delta.ensure_table), and every
 write is checked against it first, so a transform that drifts fails before it lands.
 """
 

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from spark_jobs import gold_alerts, io
+from lakehouse.spark import utc
+from lakehouse.stores import kafka, postgres
+from spark_jobs import gold_alerts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -100,10 +102,10 @@ class PostgresSink:
         rows = {
             r["alert_id"]: (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"],
                             r["user_id"], r["merchant_id"], r["amount_eur"],
-                            io.utc(r["event_time"]), io.utc(r["detected_at"]), r["details"])
+                            utc(r["event_time"]), utc(r["detected_at"]), r["details"])
             for r in collected
         }
-        io.upsert_alerts(self.settings, list(rows.values()))
+        postgres.upsert_alerts(self.settings, list(rows.values()))
         if collected:
             self._record_metrics(batch_id, collected, started)
 
@@ -112,9 +114,9 @@ class PostgresSink:
         from datetime import UTC, datetime
 
         committed = datetime.now(UTC)
-        latencies = sorted((committed - io.utc(r["payment_kafka_time"])).total_seconds() * 1000
+        latencies = sorted((committed - utc(r["payment_kafka_time"])).total_seconds() * 1000
                            for r in alerts if r["payment_kafka_time"] is not None)
-        io.insert_metrics(self.settings, [{
+        postgres.insert_metrics(self.settings, [{
             "layer": "alerts", "batch_id": batch_id, "rows_in": len(alerts),
             "rows_out": len(alerts), "duration_ms": (time.perf_counter() - started) * 1000,
             "alert_latency_p50_ms": latencies[len(latencies) // 2] if latencies else None,
@@ -143,7 +145,7 @@ class GoldSink:
 
 def _start(spark: SparkSession, settings: Settings, name: str, sink: object,
            available_now: bool, interval_s: int = 0) -> StreamingQuery:
-    source = io.read_kafka_stream(spark, settings, "alerts",
+    source = kafka.read_kafka_stream(spark, settings, "alerts",
                                   settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(name).foreachBatch(sink)  # type: ignore[arg-type]
               .option("checkpointLocation", Catalog(settings.lake_location).checkpoint(name)))

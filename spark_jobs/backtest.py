@@ -19,8 +19,9 @@ from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig
 from lakehouse.rules import BEHAVIOUR_RULES, Rule
 from lakehouse.settings import Settings
+from lakehouse.stores import delta
 from lakehouse.tables import SILVER_TRANSACTIONS
-from spark_jobs import gold_labels, io
+from spark_jobs import gold_labels
 from spark_jobs.gold_batch import batch_alerts
 
 if TYPE_CHECKING:
@@ -119,10 +120,10 @@ def silver_range(spark: SparkSession, settings: Settings) -> tuple[date, date]:
     from pyspark.sql import functions as F
 
     path = Catalog(settings.lake_location).table(SILVER_TRANSACTIONS)
-    if not io.delta_exists(spark, path):
+    if not delta.delta_exists(spark, path):
         raise PaystreamError(f"{SILVER_TRANSACTIONS} does not exist yet: import or stream data "
                              "first")
-    silver = io.read_delta(spark, path)
+    silver = delta.read_delta(spark, path)
     first, last = silver.agg(F.min("event_date"), F.max("event_date")).collect()[0]
     if first is None:
         raise PaystreamError(f"{SILVER_TRANSACTIONS} is empty")
@@ -134,7 +135,7 @@ def labelled_payments(spark: SparkSession, settings: Settings, first: date,
     """Silver payments in the range with `is_fraud` and `scenario` from gold.labels."""
     from pyspark.sql import functions as F
 
-    payments = io.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS).where(
+    payments = delta.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS).where(
         F.col("event_date").between(F.lit(first), F.lit(last))).select(
         "transaction_id", "amount_eur", "event_date")
     labels = gold_labels.read_labels(spark, settings).select("transaction_id", "label",

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.stores import kafka
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -42,7 +42,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool,
           max_offsets_per_trigger: int | None = None) -> StreamingQuery:
     """Start the Kafka -> bronze query."""
     catalog = Catalog(settings.lake_location)
-    source = io.read_kafka_stream(spark, settings, "transactions", max_offsets_per_trigger)
+    source = kafka.read_kafka_stream(spark, settings, "transactions", max_offsets_per_trigger)
     writer = (
         transform(source).writeStream.format("delta").queryName(QUERY_NAME)
         .option("checkpointLocation", catalog.checkpoint(QUERY_NAME))

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, postgres
 from lakehouse.tables import GOLD_DAILY_REPORT, SILVER_QUARANTINE, SILVER_TRANSACTIONS
-from spark_jobs import gold_alerts, io
+from spark_jobs import gold_alerts
 from spark_jobs.gold_activity import ACTIVITY_TABLES, activity_1m
 
 if TYPE_CHECKING:
@@ -122,9 +123,9 @@ def run(spark: SparkSession, settings: Settings, day: date,
 
     ensure_tables(spark, settings)
     catalog = Catalog(settings.lake_location)
-    silver_day = io.read_table(spark, catalog, SILVER_TRANSACTIONS).where(
+    silver_day = delta.read_table(spark, catalog, SILVER_TRANSACTIONS).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
-    quarantine_day = io.read_table(spark, catalog, SILVER_QUARANTINE).where(
+    quarantine_day = delta.read_table(spark, catalog, SILVER_QUARANTINE).where(
         F.col("quarantine_date") == F.lit(day))
     batch = batch_alerts(spark, settings, day, day).localCheckpoint()
     closed = day_is_closed(day, now or datetime.now(UTC), settings.pipeline.allowed_lateness_s)
@@ -132,11 +133,11 @@ def run(spark: SparkSession, settings: Settings, day: date,
     streamed = gold_alerts.streamed(kept)
     if closed:
         for table, key in ACTIVITY_TABLES:
-            io.replace_day(activity_1m(silver_day, key), catalog, table, day)
+            delta.replace_day(activity_1m(silver_day, key), catalog, table, day)
     row = report(day, silver_day, quarantine_day, streamed, batch, alerts_day).localCheckpoint()
-    io.replace_day(row, catalog, GOLD_DAILY_REPORT, day)
+    delta.replace_day(row, catalog, GOLD_DAILY_REPORT, day)
     document: dict[str, Any] = json.loads(str(row.toJSON().first() or "{}"))
-    io.upsert_daily_report(settings, day, document)
+    postgres.upsert_daily_report(settings, day, document)
     return document
 
 

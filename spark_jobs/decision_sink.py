@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
-from spark_jobs import io
+from lakehouse.spark import utc
+from lakehouse.stores import kafka, postgres
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -55,14 +56,14 @@ class DecisionSink:
         """Upsert one batch; a transaction held already is left as it is."""
         rows = {r["transaction_id"]: (
             r["transaction_id"], r["user_id"], r["merchant_id"], r["amount_eur"],
-            io.utc(r["event_time"]), io.utc(r["decided_at"]), r["risk_score"], r["decision"],
+            utc(r["event_time"]), utc(r["decided_at"]), r["risk_score"], r["decision"],
             r["contributions"], r["fired"], r["features"]) for r in flagged(kafka_rows).collect()}
-        io.upsert_decisions(self.settings, list(rows.values()))
+        postgres.upsert_decisions(self.settings, list(rows.values()))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start Kafka `decisions` -> PostgreSQL payments.decisions."""
-    source = io.read_kafka_stream(spark, settings, "decisions",
+    source = kafka.read_kafka_stream(spark, settings, "decisions",
                                   settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(QUERY_NAME)
               .foreachBatch(DecisionSink(settings))

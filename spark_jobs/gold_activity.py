@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, postgres
 from lakehouse.tables import GOLD_MERCHANT_ACTIVITY_1M, GOLD_USER_ACTIVITY_1M, SILVER_TRANSACTIONS
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -60,9 +60,9 @@ class GoldBatch:
         if not rows_in:
             return
         for table, key in ACTIVITY_TABLES:
-            io.append_once(activity_1m(new_rows, key), self.catalog, table, table.name,
+            delta.append_once(activity_1m(new_rows, key), self.catalog, table, table.name,
                            batch_id)
-        io.insert_metrics(self.settings, [{
+        postgres.insert_metrics(self.settings, [{
             "layer": "gold", "batch_id": batch_id, "rows_in": rows_in, "rows_out": 0,
             "duration_ms": (time.perf_counter() - started) * 1000,
             "alert_latency_p50_ms": None, "alert_latency_p99_ms": None,

@@ -17,8 +17,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
+from lakehouse.stores import delta
 from lakehouse.tables import GOLD_ALERTS
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -40,16 +40,16 @@ def append_new(alerts: DataFrame, catalog: Catalog, batch_id: int,
     if not dates:
         return
     spark = alerts.sparkSession
-    io.ensure_table(spark, catalog, GOLD_ALERTS)
+    delta.ensure_table(spark, catalog, GOLD_ALERTS)
     # A replay of this very batch (same id, same rules) does not hide its own rows.
-    held = io.read_table(spark, catalog, GOLD_ALERTS).where(
+    held = delta.read_table(spark, catalog, GOLD_ALERTS).where(
         F.col("event_date").isin(dates) & ~((F.col("gold_batch_id") == batch_id)
                                             & F.col("rule_id").isin(list(rule_ids))))
     # localCheckpoint, not persist: the append below would make a cached plan that reads
     # gold.alerts recompute (and find its own rows).
     new = alerts.join(held.select("alert_id"), "alert_id", "left_anti").localCheckpoint()
     if not new.isEmpty():
-        io.append_once(new, catalog, GOLD_ALERTS, GOLD_APP_ID, batch_id)
+        delta.append_once(new, catalog, GOLD_ALERTS, GOLD_APP_ID, batch_id)
 
 
 def merge_day(batch: DataFrame, catalog: Catalog, day: date,
@@ -60,14 +60,14 @@ def merge_day(batch: DataFrame, catalog: Catalog, day: date,
 
     batch = batch.withColumn("gold_batch_id", F.lit(BACKFILL_BATCH_ID).cast("long"))
     spark = batch.sparkSession
-    io.ensure_table(spark, catalog, GOLD_ALERTS)
+    delta.ensure_table(spark, catalog, GOLD_ALERTS)
     # Checkpointed: the day's partition is rewritten below, from these very rows.
-    kept = io.read_table(spark, catalog, GOLD_ALERTS).where(
+    kept = delta.read_table(spark, catalog, GOLD_ALERTS).where(
         F.col("event_date") == F.lit(day)).localCheckpoint()
     merged = kept.unionByName(
         batch.join(kept.select("alert_id"), "alert_id", "left_anti")).localCheckpoint()
     if closed:
-        io.replace_day(merged, catalog, GOLD_ALERTS, day)
+        delta.replace_day(merged, catalog, GOLD_ALERTS, day)
     return kept, merged
 
 

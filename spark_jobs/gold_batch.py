@@ -15,8 +15,9 @@ from lakehouse.behaviour import TerminalWindow, with_features
 from lakehouse.catalog import Catalog
 from lakehouse.rules import BEHAVIOUR_RULES, Rule, evaluate_rules, load_rules, lookback_seconds
 from lakehouse.settings import Settings
+from lakehouse.stores import delta
 from lakehouse.tables import SILVER_TRANSACTIONS
-from spark_jobs import gold_labels, io
+from spark_jobs import gold_labels
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,7 +28,7 @@ def silver_context(spark: SparkSession, settings: Settings, first: date, last: d
     """Silver payments with event_date in [first - margin, last + margin]."""
     from pyspark.sql import functions as F
 
-    silver = io.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS)
+    silver = delta.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS)
     return silver.where(F.col("event_date").between(F.lit(first - margin), F.lit(last + margin)))
 
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, postgres
 from lakehouse.tables import GOLD_LABELS, SILVER_TRANSACTIONS
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -105,7 +105,7 @@ def merge_labels(spark: SparkSession, settings: Settings, labels: Iterable[Label
         [(k, v.label, v.scenario, v.labelled_at or now) for k, v in sorted(latest.items())],
         "transaction_id string, label string, scenario string, labelled_at timestamp").select(
         "transaction_id", "label", "scenario", F.lit(source).alias("source"), "labelled_at")
-    path = io.ensure_table(spark, Catalog(settings.lake_location), GOLD_LABELS)
+    path = delta.ensure_table(spark, Catalog(settings.lake_location), GOLD_LABELS)
     (DeltaTable.forPath(spark, path).alias("t")
      .merge(frame.alias("s"), "t.transaction_id = s.transaction_id")
      .whenMatchedUpdate(condition="t.label <> s.label OR s.labelled_at < t.labelled_at",
@@ -132,10 +132,10 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
     from pyspark.sql import functions as F
 
     silver_path = Catalog(settings.lake_location).table(SILVER_TRANSACTIONS)
-    if not io.delta_exists(spark, silver_path):
+    if not delta.delta_exists(spark, silver_path):
         return set()
     ids = labels.select("transaction_id", "label", "labelled_at")
-    payments = io.read_delta(spark, silver_path).select(
+    payments = delta.read_delta(spark, silver_path).select(
         "transaction_id", "merchant_id", "event_time")
     found = ids.join(payments, "transaction_id").persist()
     try:
@@ -166,8 +166,8 @@ def publish_labels(spark: SparkSession, settings: Settings, labels: Any) -> set[
 def read_labels(spark: SparkSession, settings: Settings) -> Any:
     """gold.labels (transaction_id, label, scenario, labelled_at), empty when it does not exist."""
     path = Catalog(settings.lake_location).table(GOLD_LABELS)
-    if io.delta_exists(spark, path):
-        return io.read_delta(spark, path).select("transaction_id", "label", "scenario",
+    if delta.delta_exists(spark, path):
+        return delta.read_delta(spark, path).select("transaction_id", "label", "scenario",
                                                  "labelled_at")
     return spark.createDataFrame(
         [], "transaction_id string, label string, scenario string, labelled_at timestamp")
@@ -180,7 +180,7 @@ def sync_dispositions(spark: SparkSession, settings: Settings) -> tuple[int, int
     """Carry the analysts' dispositions (payments.alert_dispositions) into gold.labels and Kafka
     `labels`; a disposition whose payment silver does not hold yet stays pending for the next
     run. Return (synced, still pending)."""
-    pending = io.pending_dispositions(settings)
+    pending = postgres.pending_dispositions(settings)
     if not pending:
         return 0, 0
     published = merge_labels(spark, settings, [
@@ -188,7 +188,7 @@ def sync_dispositions(spark: SparkSession, settings: Settings) -> tuple[int, int
         for tx, word, decided_at in pending], "disposition")
     done = [(tx, decided_at) for tx, _, decided_at in pending
             if tx in published or not settings.pipeline.risk_decisions]
-    io.mark_dispositions_synced(settings, done)
+    postgres.mark_dispositions_synced(settings, done)
     return len(done), len(pending) - len(done)
 
 

@@ -27,8 +27,9 @@ from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.event_contract import CONFLICTING_DUPLICATE
 from lakehouse.settings import Settings
+from lakehouse.stores import delta
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
-from spark_jobs import bronze_transactions_raw, gold_activity, gold_labels, io, silver_transactions
+from spark_jobs import bronze_transactions_raw, gold_activity, gold_labels, silver_transactions
 from spark_jobs.gold_labels import Label, is_fraud, labelled_at
 
 if TYPE_CHECKING:
@@ -238,14 +239,14 @@ class ChunkLoader:
         rejected = rejected.unionByName(silver_transactions.with_reason(
             checked, conflicts, CONFLICTING_DUPLICATE))
         quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
-        io.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW, f"{self.app_id}-bronze",
+        delta.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW, f"{self.app_id}-bronze",
                        chunk)
-        io.append_once(new_rows, self.catalog, SILVER_TRANSACTIONS, f"{self.app_id}-silver",
+        delta.append_once(new_rows, self.catalog, SILVER_TRANSACTIONS, f"{self.app_id}-silver",
                        chunk)
-        io.append_once(quarantine, self.catalog, SILVER_QUARANTINE, f"{self.app_id}-quarantine",
+        delta.append_once(quarantine, self.catalog, SILVER_QUARANTINE, f"{self.app_id}-quarantine",
                        chunk)
         for table, key in gold_activity.ACTIVITY_TABLES:  # additive rows, as the stream's
-            io.append_once(gold_activity.activity_1m(new_rows, key), self.catalog, table,
+            delta.append_once(gold_activity.activity_1m(new_rows, key), self.catalog, table,
                            f"{self.app_id}-{table.name}", chunk)
         if labels:
             gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
@@ -262,9 +263,9 @@ class ChunkLoader:
     def _known(self, candidates: DataFrame) -> DataFrame:
         """Silver rows holding any of the candidates' transaction ids."""
         path = self.catalog.table(SILVER_TRANSACTIONS)
-        if not io.delta_exists(self.spark, path):
+        if not delta.delta_exists(self.spark, path):
             return candidates.limit(0)
-        return io.read_delta(self.spark, path).join(
+        return delta.read_delta(self.spark, path).join(
             candidates.select("transaction_id").distinct(), "transaction_id", "left_semi")
 
 

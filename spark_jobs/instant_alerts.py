@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from lakehouse.errors import PaystreamError
 from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
 from lakehouse.settings import Settings
-from spark_jobs import io
+from lakehouse.stores import kafka
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -68,7 +68,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     from spark_jobs.alert_sink import alerts_topic_writer
 
     realtime = settings.pipeline.instant_realtime and not available_now
-    source = io.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
+    source = kafka.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
     writer = alerts_topic_writer(transform(source, load_rules(settings.rules_file)), settings,
                                  QUERY_NAME)
     if available_now:

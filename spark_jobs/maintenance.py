@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import TABLES, Catalog
 from lakehouse.settings import Settings
-from spark_jobs import io
+from lakehouse.spark import spark_conf
+from lakehouse.stores import delta
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,12 +32,12 @@ def maintain_all(spark: SparkSession, settings: Settings,
     done = []
     for name in TABLES:
         path = catalog.table(name)
-        if not io.delta_exists(spark, path):
+        if not delta.delta_exists(spark, path):
             continue
         began = time.perf_counter()
         table = DeltaTable.forPath(spark, path)
         metrics = table.optimize().executeCompaction().select("metrics.*").first()
-        with io.spark_conf(spark, "spark.sql.sources.parallelPartitionDiscovery.parallelism",
+        with spark_conf(spark, "spark.sql.sources.parallelPartitionDiscovery.parallelism",
                            listing):
             table.vacuum(retention_hours)
         done.append({"table": name,

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, kafka
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW
-from spark_jobs import bronze_transactions_raw, gold_activity, io, silver_transactions
+from spark_jobs import bronze_transactions_raw, gold_activity, silver_transactions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -44,7 +45,7 @@ class MedallionBatch:
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
         landing = self.silver.prepare(bronze, batch_id)
         started = time.perf_counter()
-        io.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW,
+        delta.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW,
                        BRONZE_TRANSACTIONS_RAW.name, batch_id)
         self.silver.commit(landing)
         self.gold.commit(landing.new_rows, batch_id, started)
@@ -72,7 +73,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     """Start the Kafka -> bronze -> silver -> gold query."""
     catalog = Catalog(settings.lake_location)
     refuse_mixed_checkpoints(catalog, QUERY_NAME)
-    source = io.read_kafka_stream(spark, settings, "transactions",
+    source = kafka.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(QUERY_NAME)
               .foreachBatch(MedallionBatch(spark, settings))

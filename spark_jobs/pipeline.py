@@ -103,18 +103,18 @@ KAFKA_SOURCE_SCHEMA = (
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze and silver tables, so a downstream query can start first, and
     give a quarantine of an earlier version its replay columns."""
-    from spark_jobs import io
+    from lakehouse.stores import delta
     from spark_jobs.quarantine_replay import ensure_replay_columns
 
     catalog = Catalog(settings.lake_location)
-    io.ensure_table(spark, catalog, BRONZE_TRANSACTIONS_RAW)
-    io.ensure_table(spark, catalog, SILVER_TRANSACTIONS)
-    landed = io.read_table(spark, catalog, SILVER_TRANSACTIONS).columns
+    delta.ensure_table(spark, catalog, BRONZE_TRANSACTIONS_RAW)
+    delta.ensure_table(spark, catalog, SILVER_TRANSACTIONS)
+    landed = delta.read_table(spark, catalog, SILVER_TRANSACTIONS).columns
     if "payload_sha256" not in landed:
         raise PaystreamError(
             f"{catalog.table(SILVER_TRANSACTIONS)} was written by an earlier Paystream "
             "(no payload_sha256 column): use a fresh PAYSTREAM_LAKE_ROOT")
-    path = io.ensure_table(spark, catalog, SILVER_QUARANTINE)
+    path = delta.ensure_table(spark, catalog, SILVER_QUARANTINE)
     # Before any query starts: adding columns beside a running writer would fail its commit.
     ensure_replay_columns(spark, path)
 

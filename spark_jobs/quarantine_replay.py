@@ -22,8 +22,8 @@ from lakehouse.quarantine import (
     replay_id,
 )
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, kafka
 from lakehouse.tables import SILVER_QUARANTINE
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -78,7 +78,7 @@ class ReplayResult:
 def ensure_replay_columns(spark: SparkSession, path: str) -> None:
     """Add replayed_at and replay_id to a silver.quarantine an earlier version created (the
     stream's and the import's quarantine rows carry them, null until a replay)."""
-    present = set(io.read_delta(spark, path).columns)
+    present = set(delta.read_delta(spark, path).columns)
     missing = [f"{name} {kind}" for name, kind in REPLAY_COLUMNS if name not in present]
     if missing:
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(missing)})")
@@ -107,15 +107,15 @@ def replay(spark: SparkSession, settings: Settings, request: ReplayRequest,
     now = now or datetime.now(UTC)
     replay = replay_id(now, request)
     path = Catalog(settings.lake_location).table(SILVER_QUARANTINE)
-    if not io.delta_exists(spark, path):
+    if not delta.delta_exists(spark, path):
         return ReplayResult(replay, 0)
     ensure_replay_columns(spark, path)
     # Checkpointed: the rows sent are exactly the rows marked, whatever lands meanwhile.
-    rows = io.read_delta(spark, path).where(request.where_sql()).localCheckpoint()
+    rows = delta.read_delta(spark, path).where(request.where_sql()).localCheckpoint()
     sent = rows.count()
     if not sent:
         return ReplayResult(replay, 0)
-    io.write_kafka(replay_messages(rows, replay), settings, "transactions")
+    kafka.write_kafka(replay_messages(rows, replay), settings, "transactions")
     coordinates = rows.select("quarantine_date", "source_topic", "source_partition",
                               "source_offset")
     days = sorted({row[0] for row in coordinates.select("quarantine_date").distinct().collect()})

@@ -32,8 +32,8 @@ from lakehouse.catalog import Catalog
 from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
 from lakehouse.quarantine import REPLAY_HEADER
 from lakehouse.settings import Settings
+from lakehouse.stores import delta, kafka, postgres
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
-from spark_jobs import io
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -362,7 +362,7 @@ class SilverBatch:
         """The silver rows every other batch landed."""
         from pyspark.sql import functions as F
 
-        return io.read_table(spark, self.catalog, SILVER_TRANSACTIONS).where(
+        return delta.read_table(spark, self.catalog, SILVER_TRANSACTIONS).where(
             F.col("silver_batch_id") != batch_id)
 
     def commit(self, landing: SilverLanding) -> None:
@@ -375,10 +375,10 @@ class SilverBatch:
         # Empty frames are not written: each write is a Spark job and a Delta commit or Kafka
         # round trip, the fixed cost that dominates a small batch.
         if rows_out:
-            io.append_once(landing.new_rows, self.catalog, SILVER_TRANSACTIONS,
+            delta.append_once(landing.new_rows, self.catalog, SILVER_TRANSACTIONS,
                            SILVER_TRANSACTIONS.name, batch_id)
         if quarantined:
-            io.append_once(landing.quarantine_rows, self.catalog, SILVER_QUARANTINE,
+            delta.append_once(landing.quarantine_rows, self.catalog, SILVER_QUARANTINE,
                            SILVER_QUARANTINE.name, batch_id)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
@@ -386,7 +386,7 @@ class SilverBatch:
         if rows_out:
             self._mirror_to_postgres(landing.new_rows)
         mirror_ms = (time.perf_counter() - mirrored) * 1000
-        io.insert_metrics(self.settings, [{
+        postgres.insert_metrics(self.settings, [{
             "layer": "silver", "batch_id": batch_id, "rows_in": landing.checked.count(),
             "rows_out": rows_out,
             "duration_ms": (time.perf_counter() - landing.started) * 1000,
@@ -401,7 +401,7 @@ class SilverBatch:
 
         if self.settings.postgres.transactions_retention_days:
             rows = inserted.select(*TRANSACTION_COLUMNS).collect()
-            io.insert_transactions(self.settings, rows, datetime.now(UTC).date())
+            postgres.insert_transactions(self.settings, rows, datetime.now(UTC).date())
 
     def _publish(self, inserted: DataFrame | None, quarantine_rows: DataFrame | None) -> None:
         """New silver rows to `transactions_clean`; quarantined ones to the dead-letter topic."""
@@ -413,11 +413,11 @@ class SilverBatch:
                 F.to_json(F.struct(*[c for c in inserted.columns
                                      if c not in ("silver_batch_id", "silver_time")]))
                 .cast("binary").alias("value"))
-            io.write_kafka(clean, self.settings, "transactions_clean")
+            kafka.write_kafka(clean, self.settings, "transactions_clean")
         if quarantine_rows is None:
             return
         dead = dead_letters(quarantine_rows, self.catalog.table(BRONZE_TRANSACTIONS_RAW))
-        io.write_kafka(dead, self.settings, "transactions_dlq")
+        kafka.write_kafka(dead, self.settings, "transactions_dlq")
 
 
 DLQ_MAX_VALUE_BYTES = 16_384

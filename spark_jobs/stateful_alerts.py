@@ -42,7 +42,7 @@ from lakehouse.rules import (
     lookback_seconds,
 )
 from lakehouse.settings import Settings
-from spark_jobs import io
+from lakehouse.stores import kafka
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -272,13 +272,13 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     """Start Kafka `transactions` -> user stage -> merchant stage -> Kafka `alerts`."""
     from spark_jobs.alert_sink import alerts_topic_writer
 
-    source = io.read_kafka_stream(spark, settings, "transactions",
+    source = kafka.read_kafka_stream(spark, settings, "transactions",
                                   settings.pipeline.max_offsets_per_trigger)
     rules = load_rules(settings.rules_file)
     behaviour = settings.pipeline.risk_decisions or any(
         rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
     risk = load_risk(settings.rules_file) if behaviour else None
-    labels = io.read_kafka_stream(spark, settings, "labels") if behaviour else None
+    labels = kafka.read_kafka_stream(spark, settings, "labels") if behaviour else None
     width = stage_width(settings)
     check_width(settings, width)
     rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width)

@@ -1,6 +1,7 @@
 """PostgreSQL: connections (one place opens them, with a one-line error naming the server), the
-pure pieces of payments.transactions (its day partitions, retention and COPY rows), and the
-statements the dashboard and the data-quality runner read and write, one named function each.
+pure pieces of payments.transactions (its day partitions, retention and COPY rows), and every
+statement the jobs, sinks, dashboard, data-quality runner and benchmarks run, one named
+function each.
 
 Every read is bounded (a time window, a LIMIT or one row per layer or suite) and served by an
 index of `payments`, so pages stay fast with millions of alerts. Reads take an open connection
@@ -9,16 +10,20 @@ index of `payments`, so pages stay fast with millions of alerts. Reads take an o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import PaystreamError
+from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection
+
+log = logging.getLogger("paystream.postgres")
 
 
 def connect(dsn: str, timeout_s: int = 3) -> connection:
@@ -407,5 +412,236 @@ def delete_synthetic_alerts(dsn: str) -> int:
         with conn, conn.cursor() as cur:
             cur.execute(DELETE_SYNTHETIC_ALERTS, [SYNTHETIC_ALERT_PREFIX])
             return int(cur.rowcount)
+    finally:
+        conn.close()
+
+
+# ---- the jobs' and sinks' writes: each opens its own connection and, while PostgreSQL is
+# away, waits with backoff (with_postgres) rather than die or skip -----------------------
+
+METRICS_RETRY_S = 4.0
+"""How long a batch's metrics wait for PostgreSQL before they are dropped (not the batch)."""
+
+
+def owner_connection(settings: Settings) -> connection:
+    """A connection to the payments database as the owner role (jobs and sinks)."""
+    return connect(settings.postgres_url())
+
+
+ALERT_INSERT = (
+    "INSERT INTO payments.alerts (alert_id, rule_id, severity, transaction_id, user_id, "
+    "merchant_id, amount_eur, event_time, detected_at, details) VALUES %s "
+    "ON CONFLICT (alert_id) DO NOTHING"
+)
+
+
+def backoff_delays(budget_s: float, first_s: float = 0.5, cap_s: float = 10.0) -> list[float]:
+    """The waits between attempts: doubling from `first_s`, at most `cap_s`, summing to no
+    more than `budget_s` (pure)."""
+    delays: list[float] = []
+    delay = first_s
+    while sum(delays) + delay <= budget_s:
+        delays.append(delay)
+        delay = min(delay * 2, cap_s)
+    return delays
+
+
+def with_postgres(settings: Settings, work: Callable[[Any], None], budget_s: float) -> None:
+    """Run `work(cursor)` in one transaction; while PostgreSQL is away (restart, failover) try
+    again with backoff for up to `budget_s` seconds, then raise."""
+    import time
+
+    import psycopg2
+
+    for delay in [*backoff_delays(budget_s), None]:
+        try:
+            conn = owner_connection(settings)
+            try:
+                with conn, conn.cursor() as cur:
+                    work(cur)
+                return
+            finally:
+                conn.close()
+        except (psycopg2.OperationalError, PaystreamError) as error:
+            if delay is None:
+                raise
+            log.warning("PostgreSQL unavailable (%s); retrying in %.1f s",
+                        " ".join(str(error).split())[:200], delay)
+            time.sleep(delay)
+
+
+def postgres_row(row: Sequence[Any], json_columns: Sequence[int] = ()) -> tuple[Any, ...]:
+    """A row PostgreSQL can hold: text cannot contain NUL, nor jsonb the escape \\u0000, so
+    each becomes U+FFFD (a valid payment may carry NUL in an id; the lake keeps it as sent)."""
+    def safe(index: int, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.replace("\x00", "\ufffd")
+        return value.replace("\\u0000", "\\ufffd") if index in json_columns else value
+
+    return tuple(safe(index, value) for index, value in enumerate(row))
+
+
+def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert alerts into payments.alerts; an alert id seen before is left as it is.
+
+    While PostgreSQL is away the batch waits (pipeline.postgres_retry_s) rather than die or
+    skip: the query commits its offsets only after the alerts are in.
+    """
+    if not rows:
+        return
+    from psycopg2.extras import execute_values
+
+    safe = [postgres_row(row, json_columns=(9,)) for row in rows]
+    with_postgres(settings, lambda cur: execute_values(cur, ALERT_INSERT, safe, page_size=1000),
+                  settings.pipeline.postgres_retry_s)
+
+
+DECISION_INSERT = (
+    "INSERT INTO payments.decisions (transaction_id, user_id, merchant_id, amount_eur, "
+    "event_time, decided_at, risk_score, decision, contributions, fired, features) VALUES %s "
+    "ON CONFLICT (transaction_id) DO NOTHING"
+)
+
+
+def upsert_decisions(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert flagged decisions into payments.decisions; a transaction held is left as it is
+    (waiting for PostgreSQL as upsert_alerts does)."""
+    if not rows:
+        return
+    from psycopg2.extras import execute_values
+
+    safe = [postgres_row(row, json_columns=(8, 9, 10)) for row in rows]
+    with_postgres(settings,
+                  lambda cur: execute_values(cur, DECISION_INSERT, safe, page_size=1000),
+                  settings.pipeline.postgres_retry_s)
+
+
+def insert_transactions(settings: Settings, rows: Sequence[Sequence[Any]], today: date) -> int:
+    """Copy new silver payments (TRANSACTION_COLUMNS) into payments.transactions, creating
+    each day's partition first; a payment held is left as it is, days older than the
+    retention are skipped. Waits for PostgreSQL as upsert_alerts does; returns rows offered."""
+    from io import StringIO
+
+
+    retention = settings.postgres.transactions_retention_days
+    if not retention or not rows:
+        return 0
+    cutoff = retention_cutoff(today, retention)
+    kept = [row for row in rows if row[1] >= cutoff]
+    if not kept:
+        return 0
+    text = "".join(copy_text_row(row) for row in kept)
+    columns = ", ".join(TRANSACTION_COLUMNS)
+
+    def write(cur: Any) -> None:
+        cur.execute("SET LOCAL TIME ZONE 'UTC'")  # Spark's timestamps are UTC, without a zone
+        for day in sorted({row[1] for row in kept}):
+            cur.execute(transactions_partition_ddl(day))
+        cur.execute("CREATE TEMP TABLE incoming_transactions "
+                    "(LIKE payments.transactions INCLUDING DEFAULTS) ON COMMIT DROP")
+        cur.copy_expert(f"COPY incoming_transactions ({columns}) FROM STDIN", StringIO(text))
+        cur.execute(f"INSERT INTO payments.transactions ({columns}) SELECT {columns} "
+                    "FROM incoming_transactions ON CONFLICT DO NOTHING")
+
+    with_postgres(settings, write, settings.pipeline.postgres_retry_s)
+    return len(kept)
+
+
+def drop_expired_transactions(settings: Settings, today: date) -> list[str]:
+    """Drop the day partitions of payments.transactions older than the retention (whole
+    tables, never row by row); return the names dropped."""
+
+    retention = settings.postgres.transactions_retention_days
+    dropped: list[str] = []
+    if not retention:
+        return dropped
+    cutoff = retention_cutoff(today, retention)
+
+    def drop(cur: Any) -> None:
+        cur.execute("SELECT c.relname FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent "
+                    "JOIN pg_namespace n ON n.oid = p.relnamespace "
+                    "WHERE n.nspname = 'payments' AND p.relname = 'transactions'")
+        for (name,) in cur.fetchall():
+            day = partition_day(name)
+            if day is not None and day < cutoff:
+                cur.execute(f'DROP TABLE payments."{name}"')
+                dropped.append(name)
+
+    with_postgres(settings, drop, settings.pipeline.postgres_retry_s)
+    return sorted(dropped)
+
+
+def pending_dispositions(settings: Settings) -> list[tuple[str, str, Any]]:
+    """(transaction_id, disposition, decided_at) of the analysts' words not yet in gold.labels."""
+    found: list[tuple[str, str, Any]] = []
+
+    def read(cur: Any) -> None:
+        cur.execute("SELECT transaction_id, disposition, decided_at "
+                    "FROM payments.alert_dispositions "
+                    "WHERE synced_at IS NULL OR decided_at > synced_at ORDER BY decided_at")
+        found.extend(cur.fetchall())
+
+    with_postgres(settings, read, settings.pipeline.postgres_retry_s)
+    return found
+
+
+def mark_dispositions_synced(settings: Settings, synced: Sequence[tuple[str, Any]]) -> None:
+    """Record (transaction_id, decided_at) pairs as synced; a word changed since stays pending."""
+    if not synced:
+        return
+    from psycopg2.extras import execute_values
+
+    with_postgres(settings, lambda cur: execute_values(
+        cur, "UPDATE payments.alert_dispositions d SET synced_at = v.decided_at "
+             "FROM (VALUES %s) AS v (transaction_id, decided_at) "
+             "WHERE d.transaction_id = v.transaction_id AND d.decided_at = v.decided_at",
+        list(synced), template="(%s, %s::timestamptz)"), settings.pipeline.postgres_retry_s)
+
+
+def insert_metrics(settings: Settings, rows: Sequence[dict[str, Any]]) -> None:
+    """Append per-batch metrics to payments.pipeline_metrics, best effort: with PostgreSQL
+    away for more than a few seconds the batch's metrics are dropped (logged), never the
+    batch."""
+    if not rows:
+        return
+    import json
+
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    def insert(cur: Any) -> None:
+        execute_values(
+            cur,
+            "INSERT INTO payments.pipeline_metrics (layer, batch_id, rows_in, rows_out, "
+            "duration_ms, lag_records, alert_latency_p50_ms, alert_latency_p99_ms, details) "
+            "VALUES %s",
+            [(r["layer"], r["batch_id"], r.get("rows_in", 0), r.get("rows_out", 0),
+              r.get("duration_ms"), r.get("lag_records"), r.get("alert_latency_p50_ms"),
+              r.get("alert_latency_p99_ms"), json.dumps(r.get("details", {})))
+             for r in rows],
+        )
+
+    try:
+        with_postgres(settings, insert, METRICS_RETRY_S)
+    except (psycopg2.OperationalError, PaystreamError) as error:
+        log.warning("dropped the metrics of %s batch %s: %s", rows[0]["layer"],
+                    rows[0]["batch_id"], " ".join(str(error).split())[:200])
+
+
+def upsert_daily_report(settings: Settings, day: Any, report: dict[str, Any]) -> None:
+    """Mirror one day's report to payments.daily_reports (replacing an earlier run's)."""
+    import json
+
+    conn = owner_connection(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO payments.daily_reports (report_date, report, generated_at) "
+                "VALUES (%s, %s, now()) ON CONFLICT (report_date) DO UPDATE "
+                "SET report = EXCLUDED.report, generated_at = EXCLUDED.generated_at",
+                (day, json.dumps(report)))
     finally:
         conn.close()

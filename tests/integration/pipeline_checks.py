@@ -52,9 +52,9 @@ def topic_records(settings: Settings, topic: str) -> int:
 
 def clear_postgres(settings: Settings) -> None:
     """Empty the alert and metric tables the pipeline writes."""
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(settings)
+    conn = owner_connection(settings)
     try:
         with conn, conn.cursor() as cur:
             cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics, payments.decisions, "
@@ -130,9 +130,9 @@ def gold_alert_ids(spark: Any, catalog: Catalog) -> dict[str, tuple[str, str]]:
 
 def postgres_alert_ids(settings: Settings) -> dict[str, tuple[str, str]]:
     """alert_id -> (rule_id, transaction_id) from PostgreSQL payments.alerts."""
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(settings)
+    conn = owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT alert_id, rule_id, transaction_id FROM payments.alerts")
@@ -144,11 +144,11 @@ def postgres_alert_ids(settings: Settings) -> dict[str, tuple[str, str]]:
 def assert_transactions_mirrored(spark: Any, settings: Settings, catalog: Catalog) -> int:
     """PostgreSQL payments.transactions holds exactly silver's payments, each once (NUL in an id
     written as U+FFFD, as every PostgreSQL sink does); return how many."""
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
     silver = [r[0].replace("\x00", "\ufffd")
               for r in rows(spark, catalog, "silver.transactions", "transaction_id")]
-    conn = postgres_connection(settings)
+    conn = owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT transaction_id FROM payments.transactions")
@@ -188,7 +188,7 @@ def check_decisions(spark: Any, settings: Settings, catalog: Catalog) -> Counter
 
     from lakehouse.risk import load_risk
     from lakehouse.rules import load_rules
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
     from spark_jobs.risk_decisions import batch_decisions
 
     streamed: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -202,7 +202,7 @@ def check_decisions(spark: Any, settings: Settings, catalog: Catalog) -> Counter
         spark, settings, first, last, load_rules(settings.rules_file),
         load_risk(settings.rules_file)).collect()}
     assert streamed == batch
-    conn = postgres_connection(settings)
+    conn = owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT transaction_id, decision FROM payments.decisions")

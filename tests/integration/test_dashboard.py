@@ -60,9 +60,9 @@ def reported(lake: Lake) -> Lake:
 def empty_env(live_services: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Env for a migrated but empty database and an empty lake."""
     from lakehouse.postgres_schema import migrate
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(live_services)
+    conn = owner_connection(live_services)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -111,9 +111,9 @@ def test_each_page_renders_with_data(reported: Lake, page: str) -> None:
 
 def test_payment_search_finds_a_payment_its_alerts_and_the_users_payments(
         reported: Lake) -> None:
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(reported.settings)
+    conn = owner_connection(reported.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT a.transaction_id, a.user_id, t.merchant_id FROM payments.alerts a "
@@ -193,9 +193,9 @@ def served_dashboard(reported: Lake) -> Iterator[str]:
 def test_every_page_in_a_real_browser(served_dashboard: str, reported: Lake) -> None:
     from playwright.sync_api import sync_playwright
 
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(reported.settings)
+    conn = owner_connection(reported.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT alert_id, transaction_id FROM payments.alerts "
@@ -247,8 +247,8 @@ def test_an_analyst_confirms_from_the_review_queue_and_the_label_reaches_lake_an
     import psycopg2
     from pyspark.sql import functions as F
 
+    from lakehouse.stores.postgres import owner_connection
     from spark_jobs.gold_labels import sync_dispositions
-    from spark_jobs.io import postgres_connection
     from tests.integration.pipeline_checks import topic_values
 
     app = _run_page("review_queue")
@@ -260,7 +260,7 @@ def test_an_analyst_confirms_from_the_review_queue_and_the_label_reaches_lake_an
     assert not app.exception, [e.value for e in app.exception]
     remaining = set(app.dataframe[0].value["transaction_id"]) if app.dataframe else set()
     assert top not in remaining
-    conn = postgres_connection(reported.settings)
+    conn = owner_connection(reported.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT transaction_id, disposition, analyst, synced_at "

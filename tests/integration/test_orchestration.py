@@ -38,9 +38,9 @@ def _dag(dag_id: str):  # type: ignore[no-untyped-def]
 
 
 def _dq_rows(settings: Settings) -> list[tuple[Any, ...]]:
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(settings)
+    conn = owner_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT run_id, suite, success, expectations_evaluated, "
@@ -99,9 +99,9 @@ def test_daily_backfill_report_dag_writes_the_report_and_mirrors_it(lake: Lake) 
     silver_count = lake.spark.read.format("delta").load(
         lake.catalog.table("silver.transactions")).where(f"event_date = '{day}'").count()
     assert report[0]["payments"] == silver_count > 0
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(lake.settings)
+    conn = owner_connection(lake.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT report FROM payments.daily_reports WHERE report_date = %s", (day,))

@@ -204,9 +204,9 @@ def test_activity_tables_match_silver(run: PipelineRun) -> None:
 
 
 def test_metrics_are_recorded_per_batch(run: PipelineRun) -> None:
-    from spark_jobs.io import postgres_connection
+    from lakehouse.stores.postgres import owner_connection
 
-    conn = postgres_connection(run.settings)
+    conn = owner_connection(run.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT layer, count(*), sum(rows_in), max(alert_latency_p99_ms) "

@@ -69,7 +69,7 @@ def test_payments_land_once_per_day_partition_readable_and_old_days_are_dropped(
     from datetime import UTC, date, datetime, timedelta
     from decimal import Decimal
 
-    from spark_jobs.io import drop_expired_transactions, insert_transactions
+    from lakehouse.stores.postgres import drop_expired_transactions, insert_transactions
 
     settings = live_services
     today = date(2001, 3, 10)  # days before any other test's, so only its own partitions go

@@ -82,10 +82,10 @@ SECRET_READERS: dict[tuple[str, str], tuple[str, str]] = {
     ("paystream-init", OWNER): ("lakehouse/postgres_schema.py", "connect(settings.postgres_url())"),
     ("paystream-init", READONLY): ("lakehouse/postgres_schema.py", "readonly_password"),
     ("paystream-init", ANALYST): ("lakehouse/postgres_schema.py", "analyst_password"),
-    ("stream", OWNER): ("spark_jobs/io.py", "connect(settings.postgres_url())"),
+    ("stream", OWNER): ("lakehouse/stores/postgres.py", "connect(settings.postgres_url())"),
     ("dashboard", READONLY): ("dashboard", "postgres_readonly_url()"),
     ("dashboard", ANALYST): ("dashboard", "postgres_analyst_url()"),
-    ("airflow-scheduler", OWNER): ("spark_jobs/io.py", "def pending_dispositions"),
+    ("airflow-scheduler", OWNER): ("lakehouse/stores/postgres.py", "def pending_dispositions"),
     ("postgres", "AIRFLOW_DB_PASSWORD"): ("docker/postgres/initdb", "AIRFLOW_DB_PASSWORD"),
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|DSN|SQL_ALCHEMY_CONN$")

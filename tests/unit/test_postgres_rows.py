@@ -1,6 +1,6 @@
 """Rows for PostgreSQL: a valid payment may carry NUL in an id, which text and jsonb refuse."""
 
-from spark_jobs.io import postgres_row
+from lakehouse.stores.postgres import postgres_row
 
 
 def test_nul_becomes_the_replacement_character_in_text_and_json_columns() -> None:

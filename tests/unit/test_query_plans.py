@@ -9,9 +9,9 @@ from lakehouse.settings import Settings, load_settings
 
 
 def _kafka_stream(spark, settings: Settings):  # type: ignore[no-untyped-def]
-    from spark_jobs import io
+    from lakehouse.stores import kafka
 
-    return io.read_kafka_stream(spark, settings, "transactions")
+    return kafka.read_kafka_stream(spark, settings, "transactions")
 
 
 def _relations(frame) -> str:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import pytest
 from lakehouse import tables
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
-from spark_jobs import io
+from lakehouse.stores import delta
 
 
 def _built_by_the_writers(spark: Any) -> dict[tables.Table, Any]:
@@ -47,7 +47,7 @@ def test_what_each_writer_builds_is_exactly_its_table_s_declaration(spark) -> No
     built = _built_by_the_writers(spark)
     assert set(built) | {tables.GOLD_LABELS} == set(tables.TABLES)
     for table, frame in built.items():
-        assert io.schema_drift(frame, table) == [], table
+        assert delta.schema_drift(frame, table) == [], table
 
 
 def test_a_table_is_born_with_its_declared_schema_and_partitioning(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -55,29 +55,29 @@ def test_a_table_is_born_with_its_declared_schema_and_partitioning(spark, tmp_pa
 
     catalog = Catalog(tmp_path)
     for table in (tables.GOLD_DAILY_REPORT,):  # nested types, a date partition
-        path = io.ensure_table(spark, catalog, table)
-        assert io.schema_drift(io.read_table(spark, catalog, table), table) == []
+        path = delta.ensure_table(spark, catalog, table)
+        assert delta.schema_drift(delta.read_table(spark, catalog, table), table) == []
         detail = DeltaTable.forPath(spark, path).detail().first()
         assert detail is not None and tuple(detail["partitionColumns"]) == table.partition_by
 
 
 def test_an_undeclared_writer_is_refused_before_anything_lands(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     catalog = Catalog(tmp_path)
-    rows = spark.createDataFrame([], io.declared_schema(tables.GOLD_ALERTS))
+    rows = spark.createDataFrame([], delta.declared_schema(tables.GOLD_ALERTS))
     refusal = (r"^tests\.unit\.test_table_schemas writes gold\.alerts, "
                r"whose declared writers are spark_jobs\.gold_alerts")
     with pytest.raises(PaystreamError, match=refusal):
-        io.append_once(rows, catalog, tables.GOLD_ALERTS, "test", 0)
-    assert not io.delta_exists(spark, catalog.table(tables.GOLD_ALERTS))
+        delta.append_once(rows, catalog, tables.GOLD_ALERTS, "test", 0)
+    assert not delta.delta_exists(spark, catalog.table(tables.GOLD_ALERTS))
 
 
 def test_drift_names_each_renamed_retyped_or_missing_column(spark) -> None:  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
-    labels = spark.createDataFrame([], io.declared_schema(tables.GOLD_LABELS))
+    labels = spark.createDataFrame([], delta.declared_schema(tables.GOLD_LABELS))
     drifted = (labels.withColumnRenamed("label", "verdict")
                .withColumn("labelled_at", F.col("labelled_at").cast("string"))
                .drop("scenario"))
-    assert io.schema_drift(drifted, tables.GOLD_LABELS) == [
+    assert delta.schema_drift(drifted, tables.GOLD_LABELS) == [
         "labelled_at is string, declared timestamp", "verdict is not declared",
         "label is missing", "scenario is missing"]
