@@ -37,4 +37,4 @@ page = Path(report["html"])
 if page.exists():
     st.download_button("Download the HTML report", page.read_bytes(), file_name=page.name,
                        mime="text/html")
-    st.components.v1.html(page.read_text(), height=1400, scrolling=True)
+    st.iframe(page, height=1400)  # our own report file (st.components.v1.html is deprecated)
