@@ -34,8 +34,7 @@ LAYERS = ("bronze", "silver", "gold")
 
 ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold",
                "decisions_postgres")
-"""The queries of the whole pipeline, in the order they start (catch_up_waves groups them for
-an --available-now run)."""
+"""The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
 
 
 def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
@@ -73,20 +72,6 @@ def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQue
             "stateful": stateful_alerts.start,
             "alerts_postgres": alerts_postgres, "alerts_gold": alerts_gold,
             "decisions_postgres": decision_sink.start}[name]
-
-
-def catch_up_waves(queries: Sequence[str]) -> list[list[str]]:
-    """An --available-now run's queries in waves that run at once (pure): first every query
-    that reads `transactions`, then the sinks of the topics those write (a sink started
-    beside its source would stop at the topic's end as it was when it started); a query of
-    one layer (bronze, silver, gold: each reads the one before) is a wave of its own."""
-    from lakehouse.catalog import STREAMING_QUERIES
-
-    readers = [q for q in queries if q in STREAMING_QUERIES
-               and STREAMING_QUERIES[q].topic == "transactions"]
-    sinks = [q for q in queries if q in STREAMING_QUERIES and q not in readers]
-    layers = [[q] for q in queries if q not in STREAMING_QUERIES]
-    return [wave for wave in (readers, sinks) if wave] + layers
 
 
 def queries_for(layers: Sequence[str], enabled_rules: Sequence[str],
@@ -196,21 +181,12 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
         layers, _enabled_rules(settings), settings.pipeline.risk_decisions)
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
-        for wave in catch_up_waves(queries_to_run):
-            started: list[StreamingQuery] = []
-            try:
-                for name in wave:
-                    say(f"{label.get(name, name)}: processing everything available")
-                    spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
-                    started.append(_starter(name)(spark, settings, True))
-                for query in started:
-                    query.awaitTermination()
-                    _raise_if_failed(query)
-            finally:
-                spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
-                for query in started:
-                    if query.isActive:
-                        query.stop()
+        for name in queries_to_run:
+            say(f"{label.get(name, name)}: processing everything available")
+            spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
+            query = _starter(name)(spark, settings, True)
+            query.awaitTermination()
+            _raise_if_failed(query)
         return
     stop = stop or threading.Event()
 
