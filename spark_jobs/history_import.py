@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.event_contract import CONFLICTING_DUPLICATE
+from lakehouse.fx import fx_table
 from lakehouse.settings import Settings
 from lakehouse.stores import delta
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
@@ -227,7 +228,8 @@ class ChunkLoader:
         from pyspark.sql import functions as F
 
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
-        checked = silver_transactions.check_contract(bronze).persist()
+        checked = silver_transactions.check_contract(
+            bronze, fx_table(self.settings.fx_rates_file)).persist()
         valid = checked.where(F.size("reasons") == 0)
         rejected = checked.where(F.size("reasons") > 0)
         candidates = silver_transactions.to_silver_rows(valid, IMPORT_BATCH_ID)
