@@ -385,10 +385,10 @@ class SilverBatch:
         # round trip, the fixed cost that dominates a small batch.
         if rows_out:
             delta.append_once(landing.new_rows, self.catalog, SILVER_TRANSACTIONS,
-                           SILVER_TRANSACTIONS.name, batch_id)
+                              SILVER_TRANSACTIONS.name, batch_id)
         if quarantined:
             delta.append_once(landing.quarantine_rows, self.catalog, SILVER_QUARANTINE,
-                           SILVER_QUARANTINE.name, batch_id)
+                              SILVER_QUARANTINE.name, batch_id)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
         mirrored = time.perf_counter()

@@ -279,7 +279,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     from spark_jobs.alert_sink import alerts_topic_writer
 
     source = kafka.read_kafka_stream(spark, settings, "transactions",
-                                  settings.pipeline.max_offsets_per_trigger)
+                                     settings.pipeline.max_offsets_per_trigger)
     rules = load_rules(settings.rules_file)
     behaviour = settings.pipeline.risk_decisions or any(
         rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
