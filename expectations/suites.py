@@ -14,7 +14,8 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from lakehouse.event_contract import QUARANTINE_REASONS, contract_limits, supported_currencies
+from lakehouse.event_contract import QUARANTINE_REASONS, contract_limits
+from lakehouse.fx import fx_table
 from lakehouse.rules import SEVERITIES, load_rules
 from lakehouse.settings import Settings
 from lakehouse.tables import (
@@ -45,7 +46,8 @@ def bronze_transactions_raw(settings: Settings) -> gx.ExpectationSuite:
 
 
 def silver_transactions(settings: Settings) -> gx.ExpectationSuite:
-    """Typed, valid, unique payments; times within the contract's bounds; fresh."""
+    """Typed, valid, unique payments in the currencies of the FX table the pipeline reads;
+    times within the contract's bounds; fresh."""
     limits = contract_limits()
     return gx.ExpectationSuite(name="silver_transactions", expectations=[
         *_not_null("transaction_id", "user_id", "card_id", "merchant_id", "amount",
@@ -53,7 +55,8 @@ def silver_transactions(settings: Settings) -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeUnique(column="transaction_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(column="amount_eur", min_value=0, strict_min=True,
                                           severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=supported_currencies(),
+        gxe.ExpectColumnValuesToBeInSet(column="currency",
+                                        value_set=sorted(fx_table(settings.fx_rates_file)),
                                         severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(
             column="event_age_at_arrival_s", min_value=-limits["max_future_seconds"],

@@ -8,6 +8,7 @@ with the same reason codes silver's quarantine uses.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -50,11 +51,20 @@ class Violation:
     detail: str
 
 
+def with_currencies(schema: dict[str, Any], currencies: Iterable[str]) -> dict[str, Any]:
+    """The schema with the currency enum an FX table gives (the file names no list: the
+    currencies with a rate are the ones accepted)."""
+    properties = {**schema["properties"],
+                  "currency": {**schema["properties"]["currency"], "enum": sorted(currencies)}}
+    return {**schema, "properties": properties}
+
+
 @cache
 def event_schema() -> dict[str, Any]:
-    """The event JSON Schema as a dict."""
-    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
-    return schema
+    """The event JSON Schema as a dict, the currency enum filled from the packaged FX table."""
+    from lakehouse.fx import eur_per_unit
+
+    return with_currencies(json.loads(SCHEMA_PATH.read_text()), eur_per_unit())
 
 
 @cache

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from lakehouse import PROJECT_ROOT
+from lakehouse.fx import FX_TABLE_PATH
 
 CONFIG_DIR = PROJECT_ROOT / "config"
 
@@ -553,6 +554,10 @@ class Settings(BaseSettings):
     rules_file: Path = Field(
         default=CONFIG_DIR / "rules.yaml",
         description="The rule set the stream, backfill, backtest, producer and dashboard read")
+    fx_rates_file: Path = Field(
+        default=FX_TABLE_PATH,
+        description="EUR per unit of each accepted currency (CSV: currency,eur_per_unit); a "
+                    "currency it does not list is quarantined as unknown_currency")
     postgres_dsn_file: Path | None = Field(
         default=None, description="A file holding the DSN (a mounted secret); the DSN wins")
     kafka: KafkaSettings = KafkaSettings()
@@ -573,6 +578,7 @@ class Settings(BaseSettings):
                            str(lake).rstrip("/") if is_uri(lake) else _absolute(Path(lake)))
         object.__setattr__(self, "jars_dir", _absolute(self.jars_dir or home / "jars"))
         object.__setattr__(self, "rules_file", _absolute(self.rules_file))
+        object.__setattr__(self, "fx_rates_file", _absolute(self.fx_rates_file))
         kafka = self.kafka
         if kafka.embedded and kafka.uses_tls and kafka.ssl_cafile is None:
             object.__setattr__(self, "kafka", kafka.model_copy(

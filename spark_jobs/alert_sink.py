@@ -146,7 +146,7 @@ class GoldSink:
 def _start(spark: SparkSession, settings: Settings, name: str, sink: object,
            available_now: bool, interval_s: int = 0) -> StreamingQuery:
     source = kafka.read_kafka_stream(spark, settings, "alerts",
-                                  settings.pipeline.max_offsets_per_trigger)
+                                     settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(name).foreachBatch(sink)  # type: ignore[arg-type]
               .option("checkpointLocation", Catalog(settings.lake_location).checkpoint(name)))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(

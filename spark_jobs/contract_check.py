@@ -15,10 +15,11 @@ check on the producer's faults and a fuzz corpus.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.event_contract import contract_limits, event_schema
-from lakehouse.fx import eur_per_unit
+from lakehouse.event_contract import contract_limits, event_schema, with_currencies
 
 if TYPE_CHECKING:
     from pyspark.sql import Column
@@ -133,30 +134,34 @@ def _object_checks(path: str, spec: dict[str, Any], node: Column) -> list[tuple[
     return checks
 
 
-def fx_rate(currency: Column) -> Column:
-    """EUR per unit of the currency, from the reference table as a literal map (no join)."""
+def fx_rate(currency: Column, rates: Mapping[str, Decimal]) -> Column:
+    """EUR per unit of the currency, from an FX table as a literal map (no join); NULL for a
+    currency the table does not list."""
     from pyspark.sql import functions as F
 
-    pairs = [item for code, rate in sorted(eur_per_unit().items())
+    pairs = [item for code, rate in sorted(rates.items())
              for item in (F.lit(code), F.lit(rate).cast("decimal(18,8)"))]
     return F.try_element_at(F.create_map(*pairs), currency)
 
 
-def amount_eur(amount: Column, currency: Column) -> Column:
-    """The amount in EUR as decimal(18,2), rounded half-even; NULL when it does not fit."""
+def amount_eur_at(amount: Column, eur_per_unit: Column) -> Column:
+    """The amount in EUR at a rate, as decimal(18,2) rounded half-even; NULL when it does not
+    fit."""
     from pyspark.sql import functions as F
 
-    return F.bround(amount * fx_rate(currency), 2).try_cast("decimal(18,2)")
+    return F.bround(amount * eur_per_unit, 2).try_cast("decimal(18,2)")
 
 
-def contract_reasons(event: Column, value: Column, kafka_timestamp: Column) -> Column:
+def contract_reasons(event: Column, value: Column, kafka_timestamp: Column,
+                     rates: Mapping[str, Decimal]) -> Column:
     """The distinct contract reason codes of one record (empty = valid), judged at Kafka time.
 
-    `event` is `parse_event(value)`; times are judged against the record's Kafka timestamp.
+    `event` is `parse_event(value)`; times are judged against the record's Kafka timestamp;
+    the currencies accepted are those `rates` (an FX table) lists.
     """
     from pyspark.sql import functions as F
 
-    schema = event_schema()
+    schema = with_currencies(event_schema(), rates)
     limits = contract_limits()
     oversized = F.coalesce(F.octet_length(value) > F.lit(limits["max_event_bytes"]),
                            F.lit(False))
@@ -171,8 +176,9 @@ def contract_reasons(event: Column, value: Column, kafka_timestamp: Column) -> C
     checks.append((stamp < oldest, "timestamp_too_old"))
     amount = F.try_variant_get(event, "$.amount", "string").try_cast("decimal(18,2)")
     currency = F.try_variant_get(event, "$.currency", "string")
-    checks.append((amount.isNotNull() & fx_rate(currency).isNotNull()
-                   & amount_eur(amount, currency).isNull(), "invalid_amount"))
+    rate = fx_rate(currency, rates)
+    checks.append((amount.isNotNull() & rate.isNotNull()
+                   & amount_eur_at(amount, rate).isNull(), "invalid_amount"))
     # `oversized` and `malformed_json` come alone: every other check requires an object, and
     # an oversized record is never parsed. One flat array, no CASE around the checks: inside
     # a conditional branch Spark does not share the checks' common variant lookups, and that

@@ -64,7 +64,7 @@ class DecisionSink:
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start Kafka `decisions` -> PostgreSQL payments.decisions."""
     source = kafka.read_kafka_stream(spark, settings, "decisions",
-                                  settings.pipeline.max_offsets_per_trigger)
+                                     settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(QUERY_NAME)
               .foreachBatch(DecisionSink(settings))
               .option("checkpointLocation",

@@ -61,7 +61,7 @@ class GoldBatch:
             return
         for table, key in ACTIVITY_TABLES:
             delta.append_once(activity_1m(new_rows, key), self.catalog, table, table.name,
-                           batch_id)
+                              batch_id)
         postgres.insert_metrics(self.settings, [{
             "layer": "gold", "batch_id": batch_id, "rows_in": rows_in, "rows_out": 0,
             "duration_ms": (time.perf_counter() - started) * 1000,

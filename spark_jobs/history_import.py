@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.event_contract import CONFLICTING_DUPLICATE
+from lakehouse.fx import fx_table
 from lakehouse.settings import Settings
 from lakehouse.stores import delta
 from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
@@ -227,7 +228,8 @@ class ChunkLoader:
         from pyspark.sql import functions as F
 
         bronze = bronze_transactions_raw.transform(kafka_rows).persist()
-        checked = silver_transactions.check_contract(bronze).persist()
+        checked = silver_transactions.check_contract(
+            bronze, fx_table(self.settings.fx_rates_file)).persist()
         valid = checked.where(F.size("reasons") == 0)
         rejected = checked.where(F.size("reasons") > 0)
         candidates = silver_transactions.to_silver_rows(valid, IMPORT_BATCH_ID)
@@ -240,14 +242,14 @@ class ChunkLoader:
             checked, conflicts, CONFLICTING_DUPLICATE))
         quarantine = silver_transactions.to_quarantine_rows(rejected, IMPORT_BATCH_ID).persist()
         delta.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW, f"{self.app_id}-bronze",
-                       chunk)
+                          chunk)
         delta.append_once(new_rows, self.catalog, SILVER_TRANSACTIONS, f"{self.app_id}-silver",
-                       chunk)
+                          chunk)
         delta.append_once(quarantine, self.catalog, SILVER_QUARANTINE, f"{self.app_id}-quarantine",
-                       chunk)
+                          chunk)
         for table, key in gold_activity.ACTIVITY_TABLES:  # additive rows, as the stream's
             delta.append_once(gold_activity.activity_1m(new_rows, key), self.catalog, table,
-                           f"{self.app_id}-{table.name}", chunk)
+                              f"{self.app_id}-{table.name}", chunk)
         if labels:
             gold_labels.merge_labels(self.spark, self.settings, labels, self.source)
         outcomes = {row[0]: row[1] for row in judged.groupBy("outcome").count().collect()}

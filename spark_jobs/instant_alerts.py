@@ -15,9 +15,12 @@ through `reflect`), because current_timestamp() is fixed for a whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from lakehouse.errors import PaystreamError
+from lakehouse.fx import eur_per_unit, fx_table
 from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
 from lakehouse.settings import Settings
 from lakehouse.stores import kafka
@@ -37,25 +40,28 @@ def row_clock() -> Column:
                               .cast("long"))
 
 
-def valid_payments(kafka_rows: DataFrame) -> DataFrame:
-    """Kafka `transactions` records that pass the contract, as typed payment columns."""
+def valid_payments(kafka_rows: DataFrame, rates: Mapping[str, Decimal]) -> DataFrame:
+    """Kafka `transactions` records that pass the contract (currencies of the FX table
+    `rates`), as typed payment columns."""
     from pyspark.sql import functions as F
 
     from spark_jobs.silver_transactions import check_contract, typed_event_columns
 
-    checked = check_contract(kafka_rows.withColumnRenamed("timestamp", "kafka_timestamp"))
+    checked = check_contract(kafka_rows.withColumnRenamed("timestamp", "kafka_timestamp"), rates)
     return (checked.where(F.size("reasons") == 0)
             .select(*typed_event_columns(), F.col("kafka_timestamp").alias("payment_kafka_time"))
             .withColumn("event_date", F.to_date("event_time")))
 
 
-def transform(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
-    """Kafka `transactions` records -> alert records for `alerts` (key, value); pure."""
+def transform(kafka_rows: DataFrame, rules: dict[str, Rule],
+              rates: Mapping[str, Decimal] | None = None) -> DataFrame:
+    """Kafka `transactions` records -> alert records for `alerts` (key, value); pure. `rates`:
+    the FX table (default the packaged one)."""
     from functools import reduce
 
     from spark_jobs.alert_sink import to_kafka_messages
 
-    payments = valid_payments(kafka_rows)
+    payments = valid_payments(kafka_rows, eur_per_unit() if rates is None else rates)
     frames = [RULE_FUNCTIONS[rule_id](payments, rule, row_clock())
               for rule_id, rule in instant_rules(rules).items()]
     if not frames:
@@ -69,8 +75,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
 
     realtime = settings.pipeline.instant_realtime and not available_now
     source = kafka.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
-    writer = alerts_topic_writer(transform(source, load_rules(settings.rules_file)), settings,
-                                 QUERY_NAME)
+    rows = transform(source, load_rules(settings.rules_file), fx_table(settings.fx_rates_file))
+    writer = alerts_topic_writer(rows, settings, QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()
     if not realtime:  # PAYSTREAM_PIPELINE__INSTANT_REALTIME=false: 0-second micro-batches

@@ -46,7 +46,7 @@ class MedallionBatch:
         landing = self.silver.prepare(bronze, batch_id)
         started = time.perf_counter()
         delta.append_once(bronze, self.catalog, BRONZE_TRANSACTIONS_RAW,
-                       BRONZE_TRANSACTIONS_RAW.name, batch_id)
+                          BRONZE_TRANSACTIONS_RAW.name, batch_id)
         self.silver.commit(landing)
         self.gold.commit(landing.new_rows, batch_id, started)
         landing.release()
@@ -74,7 +74,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     catalog = Catalog(settings.lake_location)
     refuse_mixed_checkpoints(catalog, QUERY_NAME)
     source = kafka.read_kafka_stream(spark, settings, "transactions",
-                                  settings.pipeline.max_offsets_per_trigger)
+                                     settings.pipeline.max_offsets_per_trigger)
     writer = (source.writeStream.queryName(QUERY_NAME)
               .foreachBatch(MedallionBatch(spark, settings))
               .option("checkpointLocation", catalog.checkpoint(QUERY_NAME)))

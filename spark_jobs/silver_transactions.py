@@ -23,13 +23,16 @@ The stateful alert query judges lateness and duplicates by the same definitions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.event_contract import CONFLICTING_DUPLICATE, TOO_LATE
+from lakehouse.fx import fx_table
 from lakehouse.quarantine import REPLAY_HEADER
 from lakehouse.settings import Settings
 from lakehouse.stores import delta, kafka, postgres
@@ -42,22 +45,27 @@ if TYPE_CHECKING:
 QUERY_NAME = "silver"
 
 
-def check_contract(bronze: DataFrame) -> DataFrame:
-    """Bronze rows with the parsed `event` (variant) and its `reasons` (empty = valid); total."""
+def check_contract(bronze: DataFrame, rates: Mapping[str, Decimal]) -> DataFrame:
+    """Bronze rows with the parsed `event` (variant), its `reasons` (empty = valid) and the
+    `eur_per_unit` of its currency in the FX table `rates`; total."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.contract_check import contract_reasons, parse_event
+    from spark_jobs.contract_check import contract_reasons, fx_rate, parse_event
 
     with_event = bronze.withColumn("event", parse_event(F.col("value")))
-    return with_event.withColumn(
-        "reasons", contract_reasons(F.col("event"), F.col("value"), F.col("kafka_timestamp")))
+    currency = F.try_variant_get("event", "$.currency", "string")
+    return (with_event
+            .withColumn("reasons", contract_reasons(F.col("event"), F.col("value"),
+                                                    F.col("kafka_timestamp"), rates))
+            .withColumn("eur_per_unit", fx_rate(currency, rates)))
 
 
 def typed_event_columns() -> list[Column]:
-    """The valid `event` variant as typed columns; every conversion is a try_ one."""
+    """The valid `event` variant as typed columns (amount_eur at the checked row's
+    eur_per_unit); every conversion is a try_ one."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.contract_check import amount_eur
+    from spark_jobs.contract_check import amount_eur_at
 
     def text(path: str) -> Column:
         return F.try_variant_get("event", f"$.{path}", "string")
@@ -69,7 +77,7 @@ def typed_event_columns() -> list[Column]:
         text("card_id").alias("card_id"),
         amount.alias("amount"),
         text("currency").alias("currency"),
-        amount_eur(amount, text("currency")).alias("amount_eur"),
+        amount_eur_at(amount, F.col("eur_per_unit")).alias("amount_eur"),
         text("merchant_id").alias("merchant_id"),
         text("merchant_category").alias("merchant_category"),
         F.try_to_timestamp(text("timestamp")).alias("event_time"),
@@ -294,6 +302,7 @@ class SilverBatch:
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self.settings = settings
+        self.rates = fx_table(settings.fx_rates_file)
         self.catalog = Catalog(settings.lake_location)
         self.lateness_ms = settings.pipeline.allowed_lateness_s * 1000
         self.newest = NewestEventTimes(Path(self.catalog.checkpoint(QUERY_NAME + "_newest")))
@@ -313,7 +322,7 @@ class SilverBatch:
         from pyspark.sql import functions as F
 
         started = time.perf_counter()
-        checked = check_contract(bronze).persist()
+        checked = check_contract(bronze, self.rates).persist()
         newest_before = self.newest.before(batch_id)
         candidates, rejected = split_checked(checked, batch_id, newest_before, self.lateness_ms)
         # One job gives both the lateness carried to the next batch and the dedupe window.
@@ -376,10 +385,10 @@ class SilverBatch:
         # round trip, the fixed cost that dominates a small batch.
         if rows_out:
             delta.append_once(landing.new_rows, self.catalog, SILVER_TRANSACTIONS,
-                           SILVER_TRANSACTIONS.name, batch_id)
+                              SILVER_TRANSACTIONS.name, batch_id)
         if quarantined:
             delta.append_once(landing.quarantine_rows, self.catalog, SILVER_QUARANTINE,
-                           SILVER_QUARANTINE.name, batch_id)
+                              SILVER_QUARANTINE.name, batch_id)
         self._publish(landing.new_rows if rows_out else None,
                       landing.quarantine_rows if quarantined else None)
         mirrored = time.perf_counter()

@@ -26,11 +26,14 @@ the alerts and decisions equal to the batch rules (lakehouse.rules, lakehouse.be
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
+from lakehouse.fx import eur_per_unit, fx_table
 from lakehouse.risk import RiskConfig, load_risk
 from lakehouse.rules import (
     BEHAVIOUR_RULES,
@@ -117,14 +120,15 @@ def processor_config(rules: dict[str, Rule], lateness_s: int,
     })
 
 
-def valid_payments(kafka_rows: DataFrame, rules: dict[str, Rule]) -> DataFrame:
+def valid_payments(kafka_rows: DataFrame, rules: dict[str, Rule],
+                   rates: Mapping[str, Decimal]) -> DataFrame:
     """Kafka `transactions` records as the processor's input rows, valid ones only (Spark SQL)."""
     from pyspark.sql import functions as F
 
     from spark_jobs import bronze_transactions_raw
     from spark_jobs.silver_transactions import check_contract, to_silver_rows
 
-    checked = check_contract(bronze_transactions_raw.transform(kafka_rows))
+    checked = check_contract(bronze_transactions_raw.transform(kafka_rows), rates)
     tickets = F.create_map(*[
         item for mcc, eur in sorted(elevated_ticket_eur(rules["compromised_merchant"]).items())
         for item in (F.lit(mcc), F.lit(eur))])
@@ -164,14 +168,16 @@ def label_rows(kafka_rows: DataFrame) -> DataFrame:
 
 def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
                risk: RiskConfig | None = None, labels: DataFrame | None = None,
-               partitions: int | None = None) -> DataFrame:
+               partitions: int | None = None,
+               rates: Mapping[str, Decimal] | None = None) -> DataFrame:
     """Kafka `transactions` (and `labels`) records -> the stages' output rows (OUTPUT_SCHEMA
     plus event_date): alerts, and with `risk` one decision per new payment. Each stage is
-    spread over `partitions` tasks (default: the session's spark.sql.shuffle.partitions)."""
+    spread over `partitions` tasks (default: the session's spark.sql.shuffle.partitions);
+    `rates`: the FX table (default the packaged one)."""
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    payments = valid_payments(kafka_rows, rules)
+    payments = valid_payments(kafka_rows, rules, eur_per_unit() if rates is None else rates)
     if labels is not None:
         payments = payments.unionByName(label_rows(labels))
     spark = payments.sparkSession
@@ -273,7 +279,7 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     from spark_jobs.alert_sink import alerts_topic_writer
 
     source = kafka.read_kafka_stream(spark, settings, "transactions",
-                                  settings.pipeline.max_offsets_per_trigger)
+                                     settings.pipeline.max_offsets_per_trigger)
     rules = load_rules(settings.rules_file)
     behaviour = settings.pipeline.risk_decisions or any(
         rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
@@ -281,7 +287,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     labels = kafka.read_kafka_stream(spark, settings, "labels") if behaviour else None
     width = stage_width(settings)
     check_width(settings, width)
-    rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width)
+    rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width,
+                      fx_table(settings.fx_rates_file))
     writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
                                  topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}

@@ -4,7 +4,8 @@ Late payments (quarantined `too_late` while the lake query ran) are replayed aft
 fact: they land in silver once, their quarantine rows say when and by which replay, and
 replaying them again (`--include-replayed`, as after a crash between send and mark) adds
 nothing. A record that still breaks the contract is quarantined again, carrying the
-replay's header, and its original row is marked.
+replay's header, and its original row is marked; once its currency's rate is in the FX
+table the pipeline reads, a replay lands it in silver, once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog import Catalog
+from lakehouse.fx import FX_TABLE_PATH
 from lakehouse.quarantine import REPLAY_HEADER, REPLAY_OF_HEADER, ReplayRequest
 from lakehouse.settings import Settings, load_settings
 from spark_jobs.pipeline import run_pipeline
@@ -111,3 +113,20 @@ def _replay_late_payments(spark: Any, settings: Settings) -> None:
     assert headers[REPLAY_OF_HEADER].startswith("transactions/")
     counts = {(c.reason, c.rows, c.replayed) for c in summary(settings, ReplayRequest())}
     assert counts == {("too_late", 4, 4), ("unknown_currency", 2, 1)}
+
+    # The currency's rate added to the FX table the pipeline reads: the replay lands it, once.
+    fx = settings.lake.parent / "fx_with_xts.csv"  # beside the test's own lake
+    fx.write_text(FX_TABLE_PATH.read_text() + "XTS,2.00000000,Test currency\n")
+    fixed = load_settings(lake_root=settings.lake, fx_rates_file=fx)
+    landed = replay(spark, fixed, ReplayRequest(reason="unknown_currency"))
+    assert landed.sent == 1
+    _lake(spark, fixed)
+    assert replay(spark, fixed, ReplayRequest(reason="unknown_currency",
+                                              include_replayed=True)).sent == 2
+    _lake(spark, fixed)
+    paid = rows(spark, catalog, "silver.transactions", "transaction_id", "currency", "amount",
+                "amount_eur")
+    xts = [p for p in paid if p[1] == "XTS"]
+    assert [p[0] for p in xts] == [broken["transaction_id"]]
+    assert xts[0][3] == (xts[0][2] * 2).quantize(xts[0][3])
+    assert len(paid) == len(on_time) + len(late) + 1

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lakehouse.event_contract import contract_violations
+from lakehouse.fx import eur_per_unit
 from producer.generator import GeneratorOptions, PaymentStream
 from tests.hostile_records import hostile_values
 
@@ -22,7 +23,7 @@ def _sql_reasons(spark, values: list[bytes | None]) -> list[set[str]]:  # type: 
     frame = spark.createDataFrame([(i, v, NOW) for i, v in enumerate(values)],
                                   "i int, value binary, ts timestamp")
     out = frame.select("i", contract_reasons(parse_event(F.col("value")), F.col("value"),
-                                             F.col("ts")).alias("r")).collect()
+                                             F.col("ts"), eur_per_unit()).alias("r")).collect()
     return [set(row["r"]) for row in sorted(out, key=lambda row: row["i"])]
 
 

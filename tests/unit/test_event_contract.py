@@ -2,6 +2,8 @@
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +25,30 @@ def _reasons(event: object) -> set[str]:
     return {v.reason for v in contract_violations(raw, NOW)}
 
 
-def test_currency_enum_equals_the_fx_table() -> None:
+def test_the_currencies_accepted_are_the_fx_table_s_and_the_schema_file_lists_none() -> None:
+    from lakehouse.event_contract import SCHEMA_PATH
+
     assert sorted(supported_currencies()) == sorted(eur_per_unit())
+    assert "enum" not in json.loads(SCHEMA_PATH.read_text())["properties"]["currency"]
+
+
+def test_an_fx_table_that_adds_a_currency_is_read_and_a_broken_one_refused(tmp_path: Path) -> None:
+    from lakehouse.errors import PaystreamError
+    from lakehouse.fx import FX_TABLE_PATH, fx_table
+
+    extended = tmp_path / "fx.csv"
+    extended.write_text(FX_TABLE_PATH.read_text() + "ISK,0.00660000,Icelandic krona\n")
+    assert fx_table(extended)["ISK"] == Decimal("0.0066")
+    assert set(fx_table(extended)) == {*eur_per_unit(), "ISK"}
+    for row, said in [("isk,0.0066", "line 2: expected a currency code"),
+                      ("ISK,-1", "line 2: expected a currency code"),
+                      ("ISK,abc", "line 2: expected a currency code")]:
+        broken = tmp_path / f"{abs(hash(row))}.csv"
+        broken.write_text(f"currency,eur_per_unit\n{row}\n")
+        with pytest.raises(PaystreamError, match=said):
+            fx_table(broken)
+    with pytest.raises(PaystreamError, match="cannot read the FX table"):
+        fx_table(tmp_path / "missing.csv")
 
 
 def test_money_is_never_a_float_in_the_contract() -> None:

@@ -12,6 +12,7 @@ import pytest
 from lakehouse import tables
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
+from lakehouse.fx import eur_per_unit
 from lakehouse.stores import delta
 
 
@@ -26,7 +27,7 @@ def _built_by_the_writers(spark: Any) -> dict[tables.Table, Any]:
 
     kafka = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
     bronze = bronze_transactions_raw.transform(kafka)
-    checked = silver_transactions.check_contract(bronze)
+    checked = silver_transactions.check_contract(bronze, eur_per_unit())
     silver = silver_transactions.to_silver_rows(checked, 0)
     quarantine = silver_transactions.to_quarantine_rows(checked, 0)
     alerts = from_kafka_messages(kafka).drop("kafka_timestamp", "payment_kafka_time")
