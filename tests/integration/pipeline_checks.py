@@ -11,6 +11,7 @@ from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings
 from lakehouse.stores.kafka import admin_client
 from lakehouse.topics import reconcile_topics, topic_specs
+from paystream.runtime.processes import wait_until
 
 PIPELINE_TOPICS = ("transactions", "transactions_clean", "alerts", "transactions_dlq", "decisions",
                    "labels")
@@ -25,6 +26,11 @@ def recreate_topics(settings: Settings) -> None:
         existing = set(admin.list_topics()) & set(PIPELINE_TOPICS)
         if existing:
             admin.delete_topics(sorted(existing))
+            # Deletion is asynchronous: a reconcile that still saw a topic being deleted found
+            # nothing to do, and the topic then vanished under the next test (seen once in
+            # three back-to-back runs of two tests that each recreate the topics).
+            assert wait_until(lambda: not set(admin.list_topics()) & existing, 60,
+                              interval_s=0.2), f"topics still listed: {sorted(existing)}"
     finally:
         admin.close()
     specs = topic_specs(settings)
