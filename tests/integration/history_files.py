@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from producer.generator import GeneratorOptions
@@ -12,7 +12,18 @@ from producer.history import COLUMNS, LOCATION_MAP
 from producer.history import history_rows as generated_rows
 from producer.rule_params import load_scenario_params
 
-__all__ = ["LOCATION_MAP", "history_rows", "write_csv"]
+__all__ = ["LOCATION_MAP", "history_rows", "history_start", "write_csv"]
+
+# The generator draws users by the hour of day, so the same seed gives other payments at
+# another start time: a history starts at this time of day whatever the clock says.
+START_TIME = time(10, 0, tzinfo=UTC)
+
+
+def history_start(days_ago: int) -> datetime:
+    """The start of a history `days_ago` days back, at the fixed START_TIME of day (a test
+    run at any hour gets the same payments)."""
+    day = (datetime.now(UTC) - timedelta(days=days_ago)).date()
+    return datetime.combine(day, START_TIME)
 
 
 def history_rows(count: int, start: datetime, seed: int,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,12 @@ from lakehouse.settings import Settings, load_settings
 from spark_jobs.backtest import run_backtest
 from spark_jobs.history_import import ImportRequest, run_import
 from tests.conftest import run_cli
-from tests.integration.history_files import LOCATION_MAP, history_rows, write_csv
+from tests.integration.history_files import (
+    LOCATION_MAP,
+    history_rows,
+    history_start,
+    write_csv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +50,7 @@ def history(live_services: Settings, spark, tmp_path_factory: pytest.TempPathFac
     from pyspark.sql import functions as F
 
     folder = tmp_path_factory.mktemp("backtest")
-    start = datetime.now(UTC) - timedelta(days=45)
+    start = history_start(days_ago=45)
     path = write_csv(folder / "history.csv", history_rows(EVENTS, start, seed=9, fraud_rate=0.08))
     settings = load_settings(lake_root=folder / "lake")
     run_import(spark, settings, ImportRequest(path, parse_mapping(LOCATION_MAP), "fraud",

@@ -14,7 +14,12 @@ from lakehouse.history_files import parse_mapping
 from lakehouse.settings import Settings, load_settings
 from spark_jobs.history_import import ImportRequest, run_import
 from tests.conftest import run_cli
-from tests.integration.history_files import LOCATION_MAP, history_rows, write_csv
+from tests.integration.history_files import (
+    LOCATION_MAP,
+    history_rows,
+    history_start,
+    write_csv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +35,7 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
 ) -> None:
     from pyspark.sql import functions as F
 
-    start = datetime.now(UTC) - timedelta(days=60)  # twice the stream's age bound
+    start = history_start(days_ago=60)  # twice the stream's age bound
     rows = history_rows(EVENTS, start, seed=5)
     broken = dict(rows[10], transaction_id="tx-broken-amount", amount="twelve")
     conflicting = dict(rows[20], amount="99999.99")  # a known id with another payload
