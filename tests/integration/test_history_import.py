@@ -48,8 +48,8 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
     summary = run_import(spark, settings, ImportRequest(
         path, parse_mapping(LOCATION_MAP), label_column="fraud", scenario_column="scenario",
         label_delay_days=30,
-        chunk_rows=1_000))
-    assert (summary.rows, summary.chunks) == (EVENTS + 3, 4)
+        chunk_rows=2_000))
+    assert (summary.rows, summary.chunks) == (EVENTS + 3, 2)
     assert summary.silver == EVENTS and summary.resends == 1
     assert summary.reasons == {"invalid_amount": 1, "conflicting_duplicate": 1}
 
@@ -80,10 +80,10 @@ def test_import_lands_labelled_history_once_and_quarantines_what_breaks_the_cont
     again = run_cli("import", str(path), "--map", LOCATION_MAP, "--label-column", "fraud",
                     "--label-delay", "30",
                     "--scenario-column",
-                    "scenario", "--chunk-rows", "1000", env={"PAYSTREAM_LAKE_ROOT": str(lake)},
+                    "scenario", "--chunk-rows", "2000", env={"PAYSTREAM_LAKE_ROOT": str(lake)},
                     timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"imported {EVENTS + 3:,} rows in 4 chunks: silver +0," in again.stdout, again.stdout
+    assert f"imported {EVENTS + 3:,} rows in 2 chunks: silver +0," in again.stdout, again.stdout
     assert _count(spark, catalog.table("bronze.transactions_raw")) == EVENTS + 3
     assert _count(spark, catalog.table("silver.transactions")) == EVENTS
     assert _count(spark, catalog.table("silver.quarantine")) == 2
