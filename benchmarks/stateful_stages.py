@@ -2,8 +2,9 @@
 
 Writes N payments as Kafka-shaped parquet files of PER rows (one file per micro-batch),
 runs the two stateful stages over them at WIDTH buckets into a noop sink, and prints each
-batch's time and the last batches' durationMs. No broker and no lake: it isolates the
-stateful path's per-batch cost from the queries it shares the cores with in `bench e2e`.
+batch's time and the last batches' durationMs. No broker and no lake (the cold-start category
+factors): it isolates the stateful path's per-batch cost from the queries it shares the cores
+with in `bench e2e`.
 
     .venv/bin/python benchmarks/stateful_stages.py WIDTH N PER
 """
@@ -19,6 +20,7 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lakehouse.reference_stats import cold_start_factors
 from lakehouse.risk import load_risk
 from lakehouse.rules import load_rules
 from lakehouse.settings import load_settings
@@ -57,7 +59,8 @@ def main(width: int, count: int, per_batch: int) -> None:
     payments = (spark.readStream.schema(KAFKA_SOURCE_SCHEMA).option("maxFilesPerTrigger", 1)
                 .parquet(str(source)))
     out = keyed_rows(payments, rules, settings.pipeline.allowed_lateness_s,
-                     load_risk(settings.rules_file), None, width)
+                     load_risk(settings.rules_file), None, width,
+                     factors=cold_start_factors().factors)
     began = time.perf_counter()
     query = (out.writeStream.format("noop").outputMode("update")
              .option("checkpointLocation", str(folder / "checkpoint")).start())

@@ -15,6 +15,7 @@ payment never profiles itself or the rest of its day:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -138,19 +139,19 @@ def merchant_activity(payments: DataFrame, history: DataFrame, labels: DataFrame
 
 
 def with_features(payments: DataFrame, history: DataFrame, labels: DataFrame,
-                  window: TerminalWindow) -> DataFrame:
+                  window: TerminalWindow, factors: Mapping[str, float]) -> DataFrame:
     """The payments with every FEATURE_COLUMNS column; `history` must hold the
-    `window.history_days` whole days before the first payment's day (and the payments)."""
+    `window.history_days` whole days before the first payment's day (and the payments);
+    `factors`: MCC -> category factor (lakehouse.reference_stats.load_category_factors)."""
     from pyspark.sql import functions as F
-
-    from lakehouse.mcc import category_factors
 
     users = user_profiles(payments, history)
     merchants = merchant_activity(payments, history, labels, window)
     gaps = seconds_since_previous(history)
-    factors = F.create_map(*[item for mcc, factor in sorted(category_factors().items())
-                             for item in (F.lit(mcc), F.lit(factor))])
-    factor = F.coalesce(F.try_element_at(factors, F.col("merchant_category")), F.lit(1.0))
+    by_category = F.create_map(*[item for mcc, value in sorted(factors.items())
+                                 for item in (F.lit(mcc), F.lit(float(value)))])
+    factor = (F.coalesce(F.try_element_at(by_category, F.col("merchant_category")), F.lit(1.0))
+              if factors else F.lit(1.0))
     return (payments.join(users, ["user_id", "event_date"], "left")
             .join(merchants, ["merchant_id", "event_date"], "left")
             .join(gaps, "transaction_id", "left")

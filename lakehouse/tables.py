@@ -94,7 +94,16 @@ GOLD_LABELS = Table(
     "transaction_id STRING, label STRING, scenario STRING, source STRING, labelled_at TIMESTAMP",
     ("spark_jobs.gold_labels",))
 """Fraud and legit verdicts by transaction, with the time each became known."""
+GOLD_CATEGORY_FACTORS = Table(
+    "gold.category_factors", (),
+    "merchant_category STRING, factor DOUBLE, payments BIGINT, mean_eur DECIMAL(18,2), "
+    "source STRING, computed_from DATE, computed_to DATE, computed_at TIMESTAMP",
+    ("spark_jobs.reference_stats",))
+"""Per merchant category, what scales a user's usual spend to that category (`learned` from
+silver, or the cold-start `default`); each run replaces every row, so the table's Delta
+version is the version of the statistics."""
 
 TABLES = (BRONZE_TRANSACTIONS_RAW, SILVER_TRANSACTIONS, SILVER_QUARANTINE, GOLD_ALERTS,
-          GOLD_USER_ACTIVITY_1M, GOLD_MERCHANT_ACTIVITY_1M, GOLD_DAILY_REPORT, GOLD_LABELS)
+          GOLD_USER_ACTIVITY_1M, GOLD_MERCHANT_ACTIVITY_1M, GOLD_DAILY_REPORT, GOLD_LABELS,
+          GOLD_CATEGORY_FACTORS)
 """The lake's tables, in the order the data flows through them."""

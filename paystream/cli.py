@@ -107,9 +107,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print("data quality   a first run of the suites started now, in the background; "
               "then hourly by Airflow")
     if "airflow" in report.started:
-        print("dags           unpaused: data quality, yesterday's report and maintenance run "
-              "now" + (", with a report of today so far" if demo.TODAYS_REPORT in report.triggered
-                       else ""))
+        print("dags           unpaused: data quality, yesterday's report, maintenance and "
+              "reference statistics run now"
+              + (", with a report of today so far" if demo.TODAYS_REPORT in report.triggered
+                 else ""))
     docs = gx_project_dir(settings) / "gx/uncommitted/data_docs/local_site/index.html"
     print(f"data docs      {docs}")
     print('query the lake paystream sql "SELECT rule_id, count(*) FROM gold_alerts GROUP BY 1"')

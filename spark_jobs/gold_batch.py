@@ -3,7 +3,8 @@
 The backfill uses it; for the same silver rows it returns the same alerts,
 with the same alert_ids, as the stream wrote to gold.alerts. The behavioural rules
 (lakehouse.rules.BEHAVIOUR_RULES) judge the range's payments with their features
-(lakehouse.behaviour), computed from the whole days of silver and gold.labels before them.
+(lakehouse.behaviour), computed from the whole days of silver and gold.labels before them,
+with the category factors of gold.category_factors (lakehouse.reference_stats).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.behaviour import TerminalWindow, with_features
 from lakehouse.catalog import Catalog
+from lakehouse.reference_stats import load_category_factors
 from lakehouse.rules import BEHAVIOUR_RULES, Rule, evaluate_rules, load_rules, lookback_seconds
 from lakehouse.settings import Settings
 from lakehouse.stores import delta
@@ -34,14 +36,16 @@ def silver_context(spark: SparkSession, settings: Settings, first: date, last: d
 
 def featured_payments(spark: SparkSession, settings: Settings, first: date, last: date,
                       rules: dict[str, Rule]) -> DataFrame:
-    """Silver payments with event_date in [first, last] and their behavioural features."""
+    """Silver payments with event_date in [first, last] and their behavioural features, with
+    the category factors the stream reads too (gold.category_factors, else the defaults)."""
     from pyspark.sql import functions as F
 
     window = TerminalWindow.of(rules)
     history = silver_context(spark, settings, first, last,
                              timedelta(days=window.history_days + 1))
     payments = history.where(F.col("event_date").between(F.lit(first), F.lit(last)))
-    return with_features(payments, history, gold_labels.read_labels(spark, settings), window)
+    return with_features(payments, history, gold_labels.read_labels(spark, settings), window,
+                         load_category_factors(spark, settings).factors)
 
 
 def batch_alerts(spark: SparkSession, settings: Settings, first: date, last: date,

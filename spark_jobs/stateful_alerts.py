@@ -21,6 +21,9 @@ processor pays a socket round trip per state call and a Python worker per batch;
 here, that kept the stateful alerts tens of seconds behind at 1,000 events/s. What the state
 keeps, and how a late payment re-judges later ones, is told in KeyedRules.java; tests hold
 the alerts and decisions equal to the batch rules (lakehouse.rules, lakehouse.behaviour).
+The category factors are read from gold.category_factors (lakehouse.reference_stats) when the
+query starts, as the backfill and the backtest read them: a new version reaches the stream
+when it restarts.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.fx import eur_per_unit, fx_table
+from lakehouse.reference_stats import factor_text, load_category_factors
 from lakehouse.risk import RiskConfig, load_risk
 from lakehouse.rules import (
     BEHAVIOUR_RULES,
@@ -76,12 +80,12 @@ LABEL_MESSAGE_SCHEMA = ("transaction_id string, label string, merchant_id string
 """A record on Kafka `labels` (spark_jobs.gold_labels.publish_labels writes them)."""
 
 
-def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]:
+def behaviour_config(rules: dict[str, Rule], risk: RiskConfig,
+                     factors: Mapping[str, float]) -> dict[str, Any]:
     """The processor's behaviour section: the terminal window, the baseline's skipped days,
-    the category factors, the profile's minimum history, the risk weights and bands, and the
-    high_amount threshold."""
+    the category factors (MCC -> factor, as lakehouse.behaviour.with_features takes them), the
+    profile's minimum history, the risk weights and bands, and the high_amount threshold."""
     from lakehouse.behaviour import BASELINE_SKIP_DAYS, TerminalWindow
-    from lakehouse.mcc import category_factors
     from spark_jobs.risk_decisions import min_profile_history
 
     window = TerminalWindow.of(rules)
@@ -89,7 +93,7 @@ def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]
     return {
         "delay_days": window.delay_days, "window_days": window.window_days,
         "baseline_skip_days": BASELINE_SKIP_DAYS,
-        "category_factors": {mcc: str(f) for mcc, f in sorted(category_factors().items())},
+        "category_factors": {mcc: factor_text(f) for mcc, f in sorted(factors.items())},
         "min_history": min_profile_history(rules),
         "rule_weights": risk.rule_weights,
         "profile_weight": risk.feature_weights.get("amount_vs_profile_ratio", 0.0),
@@ -101,10 +105,15 @@ def behaviour_config(rules: dict[str, Rule], risk: RiskConfig) -> dict[str, Any]
 
 
 def processor_config(rules: dict[str, Rule], lateness_s: int,
-                     risk: RiskConfig | None = None) -> str:
+                     risk: RiskConfig | None = None,
+                     factors: Mapping[str, float] | None = None) -> str:
     """The JSON the Java processor reads: the keyed rules' parameters, how far back each
-    family looks (lakehouse.rules.lookback_seconds), the lateness and, with `risk`, the
-    behaviour section."""
+    family looks (lakehouse.rules.lookback_seconds), the lateness and, with `risk` (which
+    needs the category `factors`), the behaviour section."""
+    if risk is not None and factors is None:
+        raise PaystreamError("the stateful behaviour needs the category factors "
+                             "(lakehouse.reference_stats.load_category_factors)")
+
     def horizon_ms(family: tuple[str, ...]) -> int:
         return lookback_seconds({k: r for k, r in rules.items() if k in family}) * 1000
 
@@ -116,7 +125,8 @@ def processor_config(rules: dict[str, Rule], lateness_s: int,
         "rules": {rule_id: {"severity": rule.severity, "enabled": rule.enabled,
                             "params": {k: str(v) for k, v in rule.params.items()}}
                   for rule_id, rule in rules.items() if rule_id in KEYED_RULES},
-        "behaviour": behaviour_config(rules, risk) if risk is not None else None,
+        "behaviour": (behaviour_config(rules, risk, factors)
+                      if risk is not None and factors is not None else None),
     })
 
 
@@ -169,11 +179,13 @@ def label_rows(kafka_rows: DataFrame) -> DataFrame:
 def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
                risk: RiskConfig | None = None, labels: DataFrame | None = None,
                partitions: int | None = None,
-               rates: Mapping[str, Decimal] | None = None) -> DataFrame:
+               rates: Mapping[str, Decimal] | None = None,
+               factors: Mapping[str, float] | None = None) -> DataFrame:
     """Kafka `transactions` (and `labels`) records -> the stages' output rows (OUTPUT_SCHEMA
-    plus event_date): alerts, and with `risk` one decision per new payment. Each stage is
-    spread over `partitions` tasks (default: the session's spark.sql.shuffle.partitions);
-    `rates`: the FX table (default the packaged one)."""
+    plus event_date): alerts, and with `risk` one decision per new payment, its features
+    scaled by the category `factors` (required with `risk`). Each stage is spread over
+    `partitions` tasks (default: the session's spark.sql.shuffle.partitions); `rates`: the
+    FX table (default the packaged one)."""
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
@@ -184,7 +196,7 @@ def keyed_rows(kafka_rows: DataFrame, rules: dict[str, Rule], lateness_s: int,
     width = partitions or int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
     jvm: Any = spark._jvm
     rows = jvm.paystream.StatefulAlerts.alerts(
-        payments._jdf, processor_config(rules, lateness_s, risk), OUTPUT_SCHEMA,
+        payments._jdf, processor_config(rules, lateness_s, risk, factors), OUTPUT_SCHEMA,
         width)
     return ClassicDataFrame(rows, spark).withColumn(
         "event_date", F.to_date("event_time"))
@@ -285,10 +297,12 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
         rules[r].enabled for r in BEHAVIOUR_RULES if r in rules)
     risk = load_risk(settings.rules_file) if behaviour else None
     labels = kafka.read_kafka_stream(spark, settings, "labels") if behaviour else None
+    # Read once, when the query starts: the processor's config is fixed for its run.
+    factors = load_category_factors(spark, settings).factors if behaviour else None
     width = stage_width(settings)
     check_width(settings, width)
     rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width,
-                      fx_table(settings.fx_rates_file))
+                      fx_table(settings.fx_rates_file), factors)
     writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
                                  topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}

@@ -1,8 +1,8 @@
 """Delta Lake: the handle of every declared table (lakehouse.tables) and the plain reads.
 
-A table is created empty from its declaration (`ensure_table`); `append_once` and
-`replace_day` are the only ways rows land, and each refuses, in one line, a module that is not
-a declared writer of the table or rows whose columns drift from its declaration. Appends
+A table is created empty from its declaration (`ensure_table`); `append_once`, `replace_day`
+and `replace_table` are the only ways rows land, and each refuses, in one line, a module that
+is not a declared writer of the table or rows whose columns drift from its declaration. Appends
 carry (txnAppId, txnVersion = batch id), so a batch replayed after a crash is skipped.
 """
 
@@ -26,9 +26,22 @@ def read_delta_stream(spark: SparkSession, path: str) -> DataFrame:
     return spark.readStream.format("delta").load(path)
 
 
-def read_delta(spark: SparkSession, path: str) -> DataFrame:
-    """The current snapshot of a Delta table."""
-    return spark.read.format("delta").load(path)
+def read_delta(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    """The current snapshot of a Delta table (or the snapshot of one of its versions)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The newest version (commit number) of the Delta table at the path."""
+    from delta.tables import DeltaTable
+
+    newest = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    if newest is None:
+        raise PaystreamError(f"{path} has no commit")
+    return int(newest[0])
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
@@ -96,6 +109,16 @@ def append_once(df: DataFrame, catalog: Catalog, table: Table, app_id: str,
     _check_write(df, table)
     (df.write.format("delta").mode("append").partitionBy(*table.partition_by)
      .option("txnAppId", app_id).option("txnVersion", version).save(catalog.table(table)))
+
+
+def replace_table(df: DataFrame, catalog: Catalog, table: Table) -> int:
+    """Overwrite every row of a declared table with df in one commit (creating the table if
+    needed); return the table's version after it. Only a declared writer may, with rows of
+    the declared columns."""
+    _check_write(df, table)
+    path = catalog.table(table)
+    (df.write.format("delta").mode("overwrite").partitionBy(*table.partition_by).save(path))
+    return table_version(df.sparkSession, path)
 
 
 def replace_day(df: DataFrame, catalog: Catalog, table: Table, day: date) -> None:

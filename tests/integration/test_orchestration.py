@@ -24,7 +24,7 @@ from tests.integration.conftest import Lake
 pytestmark = pytest.mark.integration
 
 DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance",
-           "rule_backtest", "dispositions_to_labels", "quarantine_replay"}
+           "rule_backtest", "dispositions_to_labels", "quarantine_replay", "reference_statistics"}
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EVENTS = 4_000
 

@@ -17,7 +17,6 @@ from lakehouse.behaviour import (
     with_features,
 )
 from lakehouse.errors import PaystreamError
-from lakehouse.mcc import category_factors
 from lakehouse.risk import RiskConfig, contributions, decide, load_risk, risk_score
 from lakehouse.rules import RULES_PATH, Rule, evaluate_rules
 from spark_jobs.risk_decisions import decide_payments
@@ -26,6 +25,9 @@ START = datetime(2026, 9, 1, tzinfo=UTC)
 SCHEMA = ("transaction_id string, user_id string, merchant_id string, merchant_category string, "
           "amount_eur decimal(18,2), event_time timestamp, event_date date")
 WINDOW = TerminalWindow(delay_days=3, window_days=4)
+FACTORS = {"5411": 0.8657, "5814": 0.2309, "5732": 2.5}
+"""Category factors other than the cold-start defaults (5732's is 5.3866 there), none for
+0000: with_features must use the ones it is given, 1.0 for a category they lack."""
 RULES = {
     "amount_vs_profile": Rule("amount_vs_profile", "medium", True, {
         "multiple": 3.0, "min_history": 4, "min_amount_eur": "20.00"}),
@@ -95,7 +97,7 @@ def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
     out["terminal_payments"] = len(window)
     out["terminal_frauds"] = sum(1 for q in window if q["transaction_id"] in fraud_known)
     out["terminal_fraud_rate"] = (out["terminal_frauds"] / len(window) if window else None)
-    out["category_factor"] = category_factors().get(p["merchant_category"], 1.0)
+    out["category_factor"] = FACTORS.get(p["merchant_category"], 1.0)
     mean = (out["user_baseline_eur"] if out["user_baseline_eur"] is not None
             else out["user_mean_eur_30d"])
     out["user_expected_eur"] = (None if mean is None else (
@@ -111,7 +113,7 @@ def featured(spark):  # type: ignore[no-untyped-def]
     label_frame = spark.createDataFrame(
         labels, "transaction_id string, label string, scenario string, labelled_at timestamp")
     judged = frame.where(frame.event_date >= date(2026, 9, 20))
-    rows = with_features(judged, frame, label_frame, WINDOW).persist()
+    rows = with_features(judged, frame, label_frame, WINDOW, FACTORS).persist()
     yield payments, labels, rows
     rows.unpersist()
 

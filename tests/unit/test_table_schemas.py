@@ -3,7 +3,7 @@ a module that is not a declared writer, or rows that drift from the declaration,
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from lakehouse import tables
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.fx import eur_per_unit
+from lakehouse.mcc import category_factors
+from lakehouse.reference_stats import learn_factors
 from lakehouse.stores import delta
 
 
@@ -20,7 +22,12 @@ def _built_by_the_writers(spark: Any) -> dict[tables.Table, Any]:
     """Each table's rows as its writers build them, from empty input."""
     from pyspark.sql import functions as F
 
-    from spark_jobs import bronze_transactions_raw, daily_report, silver_transactions
+    from spark_jobs import (
+        bronze_transactions_raw,
+        daily_report,
+        reference_stats,
+        silver_transactions,
+    )
     from spark_jobs.alert_sink import from_kafka_messages
     from spark_jobs.gold_activity import activity_1m
     from spark_jobs.pipeline import KAFKA_SOURCE_SCHEMA
@@ -41,6 +48,9 @@ def _built_by_the_writers(spark: Any) -> dict[tables.Table, Any]:
         tables.GOLD_MERCHANT_ACTIVITY_1M: activity_1m(silver, "merchant_id"),
         tables.GOLD_DAILY_REPORT: daily_report.report(date(2026, 1, 1), silver, quarantine,
                                                       gold, alerts, gold),
+        tables.GOLD_CATEGORY_FACTORS: reference_stats.factor_rows(
+            spark, learn_factors([], category_factors()), None, None,
+            datetime(2026, 1, 1, tzinfo=UTC)),
     }
 
 
