@@ -20,9 +20,6 @@ REPLAY_HEADER = "paystream-replay"
 """Kafka header naming the replay that re-sent a record (silver exempts it from lateness)."""
 REPLAY_OF_HEADER = "paystream-replay-of"
 """Kafka header with the quarantined record's source coordinates: topic/partition/offset."""
-REPLAY_COLUMNS = (("replayed_at", "TIMESTAMP"), ("replay_id", "STRING"))
-"""Columns silver.quarantine gains on the first replay: when and by which replay a row was
-re-sent (null while it never was)."""
 
 
 @dataclass(frozen=True)

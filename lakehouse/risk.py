@@ -41,21 +41,31 @@ class RiskConfig:
 
 def load_risk(path: Path) -> RiskConfig:
     """The risk section of a rules file, or a one-line error naming what is wrong."""
-    section: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("risk") or {}
+    return parse_risk(yaml.safe_load(path.read_text()), path.name)
+
+
+def parse_risk(document: Any, source: str) -> RiskConfig:
+    """The risk section of a parsed rules document, or a one-line error naming the source
+    and what is wrong."""
+    section: dict[str, Any] = (document if isinstance(document, dict) else {}).get("risk") or {}
     bands = section.get("bands") or {}
     unknown = set(section.get("feature_weights") or {}) - set(GRADED_FEATURES)
     if unknown:
-        raise PaystreamError(f"{path.name}: risk.feature_weights names unknown features "
+        raise PaystreamError(f"{source}: risk.feature_weights names unknown features "
                              f"{', '.join(sorted(unknown))} (known: {', '.join(GRADED_FEATURES)})")
-    config = RiskConfig(
-        {k: float(v) for k, v in (section.get("rule_weights") or {}).items()},
-        {k: float(v) for k, v in (section.get("feature_weights") or {}).items()},
-        float(section.get("full_ratio", 10.0)), float(section.get("full_rate", 0.5)),
-        float(bands.get("review", 0.5)), float(bands.get("block", 0.8)))
+    try:
+        config = RiskConfig(
+            {k: float(v) for k, v in (section.get("rule_weights") or {}).items()},
+            {k: float(v) for k, v in (section.get("feature_weights") or {}).items()},
+            float(section.get("full_ratio", 10.0)), float(section.get("full_rate", 0.5)),
+            float(bands.get("review", 0.5)), float(bands.get("block", 0.8)))
+    except (TypeError, ValueError, AttributeError) as error:
+        raise PaystreamError(f"{source}: risk: a weight or band is not a number ({error})") \
+            from None
     if not 0 < config.review <= config.block <= 1:
-        raise PaystreamError(f"{path.name}: risk.bands need 0 < review <= block <= 1")
+        raise PaystreamError(f"{source}: risk.bands need 0 < review <= block <= 1")
     if config.full_ratio <= 1 or config.full_rate <= 0:
-        raise PaystreamError(f"{path.name}: risk.full_ratio must exceed 1, full_rate 0")
+        raise PaystreamError(f"{source}: risk.full_ratio must exceed 1, full_rate 0")
     return config
 
 

@@ -520,6 +520,9 @@ class PipelineSettings(BaseModel):
         default=30, description="The lake query's trigger interval (bronze, silver, activity)")
     postgres_retry_s: float = Field(
         default=600.0, description="How long an alert write waits for PostgreSQL to come back")
+    rules_poll_s: float = Field(
+        default=2.0, gt=0,
+        description="How often the running stream reads the rules file for a new version")
     instant_realtime: bool = Field(
         default=True,
         description="Run the instant query in real-time mode; false = 0-second micro-batches")
@@ -608,6 +611,11 @@ class Settings(BaseSettings):
     def logs_dir(self) -> Path:
         """Where every service writes its log."""
         return self.home / "logs"
+
+    @property
+    def rules_versions_dir(self) -> Path:
+        """Where each version of the rules file the stream ran is kept, named by its hash."""
+        return self.home / "rules"
 
     @property
     def run_dir(self) -> Path:

@@ -61,7 +61,7 @@ GOLD_ALERTS = Table(
     "gold.alerts", ("event_date",),
     "alert_id STRING, rule_id STRING, severity STRING, transaction_id STRING, user_id STRING, "
     "merchant_id STRING, amount_eur DECIMAL(18,2), event_time TIMESTAMP, event_date DATE, "
-    "detected_at TIMESTAMP, details STRING, gold_batch_id BIGINT",
+    "detected_at TIMESTAMP, details STRING, gold_batch_id BIGINT, rules_version STRING",
     ("spark_jobs.gold_alerts",))
 """Every alert once, by alert_id (its one writer serves the alert sink and the backfill)."""
 GOLD_USER_ACTIVITY_1M = Table(

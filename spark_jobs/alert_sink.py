@@ -34,15 +34,16 @@ GOLD_QUERY = "alerts_gold"
 MESSAGE_SCHEMA = (
     "alert_id string, rule_id string, severity string, transaction_id string, user_id string, "
     "merchant_id string, amount_eur string, event_time timestamp, detected_at timestamp, "
-    "details map<string,string>, payment_kafka_time timestamp"
+    "details map<string,string>, payment_kafka_time timestamp, rules_version string"
 )
 
 
 def to_kafka_messages(alerts: DataFrame) -> DataFrame:
-    """Alert rows (lakehouse.rules.ALERT_COLUMNS) as Kafka records: key user_id, JSON value."""
+    """Alert rows (lakehouse.rules.ALERT_COLUMNS, and rules_version and payment_kafka_time
+    when present) as Kafka records: key user_id, JSON value."""
     from pyspark.sql import functions as F
 
-    carried = [c for c in ("payment_kafka_time",) if c in alerts.columns]
+    carried = [c for c in ("payment_kafka_time", "rules_version") if c in alerts.columns]
     return alerts.select(
         F.col("user_id").cast("binary").alias("key"),
         F.to_json(F.struct(
@@ -71,7 +72,8 @@ def alerts_topic_writer(messages: DataFrame, settings: Settings, name: str,
 
 
 def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:
-    """Kafka `alerts` records as alert rows (ALERT_COLUMNS) plus the record's Kafka time."""
+    """Kafka `alerts` records as alert rows (ALERT_COLUMNS) plus their rules version and the
+    record's Kafka time."""
     from pyspark.sql import functions as F
 
     message = F.from_json(F.col("value").cast("string"), MESSAGE_SCHEMA)
@@ -80,7 +82,8 @@ def from_kafka_messages(kafka_rows: DataFrame) -> DataFrame:
             "m.alert_id", "m.rule_id", "m.severity", "m.transaction_id", "m.user_id",
             "m.merchant_id", F.col("m.amount_eur").try_cast("decimal(18,2)").alias("amount_eur"),
             "m.event_time", F.to_date("m.event_time").alias("event_date"), "m.detected_at",
-            F.to_json("m.details").alias("details"), "m.payment_kafka_time", "kafka_timestamp",
+            F.to_json("m.details").alias("details"), "m.rules_version", "m.payment_kafka_time",
+            "kafka_timestamp",
         ).where(F.col("alert_id").isNotNull())
 
 
@@ -102,7 +105,8 @@ class PostgresSink:
         rows = {
             r["alert_id"]: (r["alert_id"], r["rule_id"], r["severity"], r["transaction_id"],
                             r["user_id"], r["merchant_id"], r["amount_eur"],
-                            utc(r["event_time"]), utc(r["detected_at"]), r["details"])
+                            utc(r["event_time"]), utc(r["detected_at"]), r["details"],
+                            r["rules_version"])
             for r in collected
         }
         postgres.upsert_alerts(self.settings, list(rows.values()))

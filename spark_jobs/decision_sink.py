@@ -25,7 +25,7 @@ MESSAGE_SCHEMA = (
     "transaction_id string, user_id string, merchant_id string, amount_eur string, "
     "event_time timestamp, decided_at timestamp, risk_score double, decision string, "
     "contributions array<struct<name:string,value:double>>, fired array<string>, "
-    "features map<string,string>, payment_kafka_time timestamp"
+    "features map<string,string>, payment_kafka_time timestamp, rules_version string"
 )
 """A record on Kafka `decisions` (spark_jobs.stateful_alerts.to_topic_messages writes them)."""
 
@@ -43,7 +43,8 @@ def flagged(kafka_rows: DataFrame) -> DataFrame:
         F.col("m.amount_eur").try_cast("decimal(18,2)").alias("amount_eur"), "m.event_time",
         "m.decided_at", "m.risk_score", "m.decision",
         F.to_json("m.contributions").alias("contributions"),
-        F.to_json("m.fired").alias("fired"), F.to_json("m.features").alias("features"))
+        F.to_json("m.fired").alias("fired"), F.to_json("m.features").alias("features"),
+        "m.rules_version")
 
 
 class DecisionSink:
@@ -57,7 +58,8 @@ class DecisionSink:
         rows = {r["transaction_id"]: (
             r["transaction_id"], r["user_id"], r["merchant_id"], r["amount_eur"],
             utc(r["event_time"]), utc(r["decided_at"]), r["risk_score"], r["decision"],
-            r["contributions"], r["fired"], r["features"]) for r in flagged(kafka_rows).collect()}
+            r["contributions"], r["fired"], r["features"], r["rules_version"])
+            for r in flagged(kafka_rows).collect()}
         postgres.upsert_decisions(self.settings, list(rows.values()))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from lakehouse import rules_watch
 from lakehouse.behaviour import TerminalWindow, with_features
 from lakehouse.catalog import Catalog
 from lakehouse.reference_stats import load_category_factors
@@ -52,9 +53,11 @@ def batch_alerts(spark: SparkSession, settings: Settings, first: date, last: dat
                  rules: dict[str, Rule] | None = None,
                  featured: DataFrame | None = None) -> DataFrame:
     """Alerts for payments with event_date in [first, last], judged with their full history
-    (`featured`: the range's featured_payments, when the caller has them already)."""
+    (`featured`: the range's featured_payments, when the caller has them already), each with
+    the rules file's version (null when the caller gives the rules)."""
     from pyspark.sql import functions as F
 
+    version = None if rules else rules_watch.rules_version(settings.rules_file)
     rules = rules or load_rules(settings.rules_file)
     plain = {k: r for k, r in rules.items() if k not in BEHAVIOUR_RULES}
     behavioural = {k: r for k, r in rules.items() if k in BEHAVIOUR_RULES and r.enabled}
@@ -65,4 +68,5 @@ def batch_alerts(spark: SparkSession, settings: Settings, first: date, last: dat
         if featured is None:
             featured = featured_payments(spark, settings, first, last, rules)
         alerts = alerts.unionByName(evaluate_rules(featured, behavioural, F.current_timestamp()))
-    return alerts.where(F.col("event_date").between(F.lit(first), F.lit(last)))
+    return alerts.where(F.col("event_date").between(F.lit(first), F.lit(last))).withColumn(
+        "rules_version", F.lit(version).cast("string"))

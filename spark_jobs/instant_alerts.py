@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from lakehouse import rules_watch
 from lakehouse.errors import PaystreamError
 from lakehouse.fx import eur_per_unit, fx_table
 from lakehouse.rules import RULE_FUNCTIONS, Rule, instant_rules, load_rules
@@ -54,10 +55,14 @@ def valid_payments(kafka_rows: DataFrame, rates: Mapping[str, Decimal]) -> DataF
 
 
 def transform(kafka_rows: DataFrame, rules: dict[str, Rule],
-              rates: Mapping[str, Decimal] | None = None) -> DataFrame:
+              rates: Mapping[str, Decimal] | None = None,
+              rules_version: str | None = None) -> DataFrame:
     """Kafka `transactions` records -> alert records for `alerts` (key, value); pure. `rates`:
-    the FX table (default the packaged one)."""
+    the FX table (default the packaged one); `rules_version`: what each alert records as the
+    version of the rules that raised it."""
     from functools import reduce
+
+    from pyspark.sql import functions as F
 
     from spark_jobs.alert_sink import to_kafka_messages
 
@@ -66,7 +71,9 @@ def transform(kafka_rows: DataFrame, rules: dict[str, Rule],
               for rule_id, rule in instant_rules(rules).items()]
     if not frames:
         raise PaystreamError("no instant rule is enabled in the rules file")
-    return to_kafka_messages(reduce(lambda a, b: a.unionByName(b), frames))
+    alerts = reduce(lambda a, b: a.unionByName(b), frames)
+    return to_kafka_messages(alerts.withColumn("rules_version", F.lit(rules_version).cast(
+        "string")))
 
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
@@ -75,7 +82,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
 
     realtime = settings.pipeline.instant_realtime and not available_now
     source = kafka.read_kafka_stream(spark, settings, "transactions", realtime=realtime)
-    rows = transform(source, load_rules(settings.rules_file), fx_table(settings.fx_rates_file))
+    rows = transform(source, load_rules(settings.rules_file), fx_table(settings.fx_rates_file),
+                     rules_watch.rules_version(settings.rules_file))
     writer = alerts_topic_writer(rows, settings, QUERY_NAME)
     if available_now:
         return writer.trigger(availableNow=True).start()

@@ -22,8 +22,14 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
+from lakehouse.rules_watch import RulesVersion, RulesWatcher, snapshot_rules
 from lakehouse.settings import Settings
-from lakehouse.tables import BRONZE_TRANSACTIONS_RAW, SILVER_QUARANTINE, SILVER_TRANSACTIONS
+from lakehouse.tables import (
+    BRONZE_TRANSACTIONS_RAW,
+    GOLD_ALERTS,
+    SILVER_QUARANTINE,
+    SILVER_TRANSACTIONS,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,6 +41,8 @@ LAYERS = ("bronze", "silver", "gold")
 ALL_QUERIES = ("instant", "stateful", "medallion", "alerts_postgres", "alerts_gold",
                "decisions_postgres")
 """The queries of the whole pipeline, in the order a catch-up run (--available-now) runs them."""
+JUDGING_QUERIES = ("instant", "stateful")
+"""The queries that judge payments with the rules file: a new rules version restarts them."""
 
 
 def _starter(name: str) -> Callable[[SparkSession, Settings, bool], StreamingQuery]:
@@ -102,9 +110,9 @@ KAFKA_SOURCE_SCHEMA = (
 
 def ensure_tables(spark: SparkSession, settings: Settings) -> None:
     """Create the empty bronze and silver tables, so a downstream query can start first, and
-    give a quarantine of an earlier version its replay columns."""
+    give the tables an earlier version created the columns declared since (the quarantine's
+    replay columns, gold.alerts' rules_version)."""
     from lakehouse.stores import delta
-    from spark_jobs.quarantine_replay import ensure_replay_columns
 
     catalog = Catalog(settings.lake_location)
     delta.ensure_table(spark, catalog, BRONZE_TRANSACTIONS_RAW)
@@ -114,9 +122,10 @@ def ensure_tables(spark: SparkSession, settings: Settings) -> None:
         raise PaystreamError(
             f"{catalog.table(SILVER_TRANSACTIONS)} was written by an earlier Paystream "
             "(no payload_sha256 column): use a fresh PAYSTREAM_LAKE_ROOT")
-    path = delta.ensure_table(spark, catalog, SILVER_QUARANTINE)
+    delta.ensure_table(spark, catalog, SILVER_QUARANTINE)
     # Before any query starts: adding columns beside a running writer would fail its commit.
-    ensure_replay_columns(spark, path)
+    for table in (SILVER_QUARANTINE, GOLD_ALERTS):
+        delta.add_missing_columns(spark, catalog, table)
 
 
 def _enabled_rules(settings: Settings) -> list[str]:
@@ -179,12 +188,14 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
     ensure_tables(spark, settings)
     queries_to_run = list(queries) if queries else queries_for(
         layers, _enabled_rules(settings), settings.pipeline.risk_decisions)
+    live = go_live(settings, say) if set(JUDGING_QUERIES) & set(queries_to_run) else None
+    judged = judged_with(settings, live)
     label = {"medallion": ", ".join(LAYERS)}
     if available_now:
         for name in queries_to_run:
             say(f"{label.get(name, name)}: processing everything available")
             spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
-            query = _starter(name)(spark, settings, True)
+            query = _starter(name)(spark, judged if name in JUDGING_QUERIES else settings, True)
             query.awaitTermination()
             _raise_if_failed(query)
         return
@@ -195,18 +206,35 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
 
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, request_stop) if in_main_thread else None
-    running: list[StreamingQuery] = []
+    running: dict[str, StreamingQuery] = {}
+
+    def start(name: str) -> None:
+        # Its own FAIR pool: a query's jobs inherit the pool of the thread that starts it.
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
+        running[name] = _starter(name)(spark, judged if name in JUDGING_QUERIES else settings,
+                                       False)
+
+    watcher = RulesWatcher(live, settings.rules_versions_dir) if live else None
+    next_poll = time.monotonic() + settings.pipeline.rules_poll_s
     try:
         for name in queries_to_run:
-            # Its own FAIR pool: a query's jobs inherit the pool of the thread that starts it.
-            spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
-            running.append(_starter(name)(spark, settings, False))
+            start(name)
             say(f"{label.get(name, name)}: running")
         while not stop.is_set():
-            for query in running:
+            for query in running.values():
                 if not query.isActive:
                     _raise_if_failed(query)
                     raise PaystreamError(f"the {query.name} query stopped")
+            if watcher is not None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + settings.pipeline.rules_poll_s
+                change = watcher.poll()
+                if isinstance(change, PaystreamError):
+                    say(f"rules: refused, version {judged_version(judged)} stays: {change}")
+                elif change is not None:
+                    judged = judged_with(settings, change)
+                    wanted = list(queries) if queries else queries_for(
+                        layers, _enabled_rules(judged), settings.pipeline.risk_decisions)
+                    switch_rules(spark, settings, change, running, wanted, start, say)
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -216,6 +244,52 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
             signal.signal(signal.SIGTERM, previous)
         if running:
             quiet_interrupted_writes(spark)
-        for query in running:
+        for query in running.values():
             if query.isActive:
                 query.stop()
+
+
+def go_live(settings: Settings, say: Callable[[str], None]) -> RulesVersion:
+    """Check and keep the rules file's current version, record in PostgreSQL that it went
+    live, and say so."""
+    from lakehouse.stores import postgres
+
+    live = snapshot_rules(settings.rules_file, settings.rules_versions_dir)
+    postgres.record_rules_version(settings, live.version, live.text, str(live.source))
+    say(f"rules: version {live.version} live ({live.source})")
+    return live
+
+
+def judged_with(settings: Settings, live: RulesVersion | None) -> Settings:
+    """The settings the judging queries run with: the rules file is the kept copy of the live
+    version (the settings as they are when no judging query runs)."""
+    return settings if live is None else settings.model_copy(update={"rules_file": live.path})
+
+
+def judged_version(judged: Settings) -> str:
+    """The version the judging queries run (the name of their kept rules file)."""
+    return judged.rules_file.stem
+
+
+def switch_rules(spark: SparkSession, settings: Settings, new: RulesVersion,
+                 running: dict[str, StreamingQuery], wanted: Sequence[str],
+                 start: Callable[[str], None], say: Callable[[str], None]) -> None:
+    """Stop the running judging queries and start those the new rules version wants
+    (`wanted`: the queries the run would start with it), each from its checkpoint: what a
+    query had read but not committed is judged again, by the new version, and the sinks keep
+    each alert once by its id. Then record that the version went live."""
+    from lakehouse.stores import postgres
+
+    began = time.monotonic()
+    stopped = [name for name in JUDGING_QUERIES if name in running]
+    quiet_interrupted_writes(spark)  # the real-time query's open batch is interrupted
+    for name in stopped:
+        running.pop(name).stop()
+    started = [name for name in JUDGING_QUERIES if name in wanted]
+    for name in started:
+        start(name)
+    postgres.record_rules_version(settings, new.version, new.text, str(new.source))
+    left = [name for name in stopped if name not in started]
+    say(f"rules: version {new.version} live ({new.source}): {', '.join(started) or 'no query'} "
+        f"restarted in {time.monotonic() - began:.1f} s"
+        + (f"; {', '.join(left)} stopped (no rule of theirs enabled)" if left else ""))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.quarantine import (
-    REPLAY_COLUMNS,
     REPLAY_HEADER,
     REPLAY_OF_HEADER,
     ReplayRequest,
@@ -75,15 +74,6 @@ class ReplayResult:
     sent: int
 
 
-def ensure_replay_columns(spark: SparkSession, path: str) -> None:
-    """Add replayed_at and replay_id to a silver.quarantine an earlier version created (the
-    stream's and the import's quarantine rows carry them, null until a replay)."""
-    present = set(delta.read_delta(spark, path).columns)
-    missing = [f"{name} {kind}" for name, kind in REPLAY_COLUMNS if name not in present]
-    if missing:
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({', '.join(missing)})")
-
-
 def replay_messages(rows: DataFrame, replay: str) -> DataFrame:
     """Quarantine rows as Kafka records: original key, value and headers, plus the replay's."""
     from pyspark.sql import functions as F
@@ -109,7 +99,7 @@ def replay(spark: SparkSession, settings: Settings, request: ReplayRequest,
     path = Catalog(settings.lake_location).table(SILVER_QUARANTINE)
     if not delta.delta_exists(spark, path):
         return ReplayResult(replay, 0)
-    ensure_replay_columns(spark, path)
+    delta.add_missing_columns(spark, Catalog(settings.lake_location), SILVER_QUARANTINE)
     # Checkpointed: the rows sent are exactly the rows marked, whatever lands meanwhile.
     rows = delta.read_delta(spark, path).where(request.where_sql()).localCheckpoint()
     sent = rows.count()

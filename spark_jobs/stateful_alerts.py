@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse import rules_watch
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
 from lakehouse.fx import eur_per_unit, fx_table
@@ -222,10 +223,12 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
     projection, so the stateful operator runs once."""
     from pyspark.sql import functions as F
 
+    version = [c for c in ("rules_version",) if c in rows.columns]
     alert = F.to_json(F.struct(
         "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
         F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
-        F.from_json("details", "map<string,string>").alias("details"), "payment_kafka_time"))
+        F.from_json("details", "map<string,string>").alias("details"), "payment_kafka_time",
+        *version))
     decision = F.to_json(F.struct(
         "transaction_id", "user_id", "merchant_id",
         F.col("amount_eur").cast("string").alias("amount_eur"), "event_time",
@@ -233,7 +236,8 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
         F.from_json("contributions", "array<struct<name:string,value:double>>").alias(
             "contributions"),
         F.from_json("fired", "array<string>").alias("fired"),
-        F.from_json("details", "map<string,string>").alias("features"), "payment_kafka_time"))
+        F.from_json("details", "map<string,string>").alias("features"), "payment_kafka_time",
+        *version))
     is_alert = F.col("kind") == "alert"
     band = F.array(F.struct(F.lit("decision").alias("key"),
                             F.col("decision").cast("binary").alias("value")))
@@ -288,6 +292,8 @@ def check_width(settings: Settings, width: int) -> None:
 
 def start(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
     """Start Kafka `transactions` -> user stage -> merchant stage -> Kafka `alerts`."""
+    from pyspark.sql import functions as F
+
     from spark_jobs.alert_sink import alerts_topic_writer
 
     source = kafka.read_kafka_stream(spark, settings, "transactions",
@@ -302,7 +308,8 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     width = stage_width(settings)
     check_width(settings, width)
     rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width,
-                      fx_table(settings.fx_rates_file), factors)
+                      fx_table(settings.fx_rates_file), factors).withColumn(
+        "rules_version", F.lit(rules_watch.rules_version(settings.rules_file)))
     writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
                                  topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
@@ -34,7 +35,14 @@ chosen = postgres.AlertFilter(
 
 @st.fragment(run_every=REFRESH)
 def alert_table() -> None:
-    """The alert list; re-runs on its own every few seconds without reloading the page."""
+    """The active rules version and the alert list; re-runs on its own every few seconds
+    without reloading the page."""
+    active = data.pg_frame(dsn, postgres.active_rules_version)
+    if not active.empty:
+        row = active.iloc[0]
+        since = pd.Timestamp(row["live_from"]).tz_convert("UTC")
+        st.caption(f"Rules version `{row['rules_version']}` live since "
+                   f"{since:%Y-%m-%d %H:%M:%S} UTC ({row['source']})")
     alerts = data.pg_frame(dsn, postgres.newest_alerts, chosen, LIMIT)
     if alerts.empty:
         st.info("No alerts yet. Start `paystream produce` and `paystream stream`; alerts "

@@ -96,6 +96,21 @@ def ensure_table(spark: SparkSession, catalog: Catalog, table: Table) -> str:
     return path
 
 
+def add_missing_columns(spark: SparkSession, catalog: Catalog, table: Table) -> list[str]:
+    """Add to an existing table the declared columns it lacks (a table an earlier version
+    created), as nullable columns at the end; return their names. Call it before any writer
+    of the table starts: a schema change beside a running writer fails that writer's commit."""
+    path = catalog.table(table)
+    if not delta_exists(spark, path):
+        return []
+    present = set(read_delta(spark, path).columns)
+    missing = [f for f in declared_schema(table).fields if f.name not in present]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+    return [f.name for f in missing]
+
+
 def read_table(spark: SparkSession, catalog: Catalog, table: Table) -> DataFrame:
     """A declared table of the lake, as a DataFrame."""
     return read_delta(spark, catalog.table(table))

@@ -121,7 +121,7 @@ def _fetch(conn: connection, sql: str, params: Sequence[Any] = ()) -> Rows:
 # --- payments.alerts -------------------------------------------------------------------------
 
 ALERT_COLUMNS = ("detected_at", "rule_id", "severity", "user_id", "merchant_id", "amount_eur",
-                 "event_time", "transaction_id", "alert_id")
+                 "event_time", "transaction_id", "alert_id", "rules_version")
 """What a list of alerts shows of each alert (payments.alerts)."""
 
 
@@ -219,6 +219,31 @@ SELECT DISTINCT ON (suite) suite, success, expectations_evaluated, expectations_
        run_at, docs_url, details
 FROM payments.dq_results ORDER BY suite, run_at DESC
 """
+
+
+ACTIVE_RULES_VERSION = """
+SELECT rules_version, source, live_from, first_live FROM payments.rules_versions
+ORDER BY live_from DESC LIMIT 1
+"""
+
+
+def active_rules_version(conn: connection) -> Rows:
+    """The rules version the stream went live with last (no row before its first start)."""
+    return _fetch(conn, ACTIVE_RULES_VERSION)
+
+
+RULES_VERSION_UPSERT = (
+    "INSERT INTO payments.rules_versions (rules_version, rules_text, source) VALUES (%s, %s, %s) "
+    "ON CONFLICT (rules_version) DO UPDATE SET live_from = now(), source = EXCLUDED.source"
+)
+
+
+def record_rules_version(settings: Settings, version: str, text: str, source: str) -> None:
+    """Record that a rules version went live now (its text kept the first time); waits for
+    PostgreSQL as the sinks do."""
+    with_postgres(settings, lambda cur: cur.execute(RULES_VERSION_UPSERT,
+                                                    (version, text, source)),
+                  settings.pipeline.postgres_retry_s)
 
 
 def latest_dq_result_per_suite(conn: connection) -> Rows:
@@ -430,7 +455,7 @@ def owner_connection(settings: Settings) -> connection:
 
 ALERT_INSERT = (
     "INSERT INTO payments.alerts (alert_id, rule_id, severity, transaction_id, user_id, "
-    "merchant_id, amount_eur, event_time, detected_at, details) VALUES %s "
+    "merchant_id, amount_eur, event_time, detected_at, details, rules_version) VALUES %s "
     "ON CONFLICT (alert_id) DO NOTHING"
 )
 
@@ -499,7 +524,8 @@ def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
 
 DECISION_INSERT = (
     "INSERT INTO payments.decisions (transaction_id, user_id, merchant_id, amount_eur, "
-    "event_time, decided_at, risk_score, decision, contributions, fired, features) VALUES %s "
+    "event_time, decided_at, risk_score, decision, contributions, fired, features, "
+    "rules_version) VALUES %s "
     "ON CONFLICT (transaction_id) DO NOTHING"
 )
 

@@ -64,7 +64,8 @@ def clear_postgres(settings: Settings) -> None:
     try:
         with conn, conn.cursor() as cur:
             cur.execute("TRUNCATE payments.alerts, payments.pipeline_metrics, payments.decisions, "
-                        "payments.alert_dispositions, payments.transactions")
+                        "payments.alert_dispositions, payments.transactions, "
+                        "payments.rules_versions")
     finally:
         conn.close()
 

@@ -1,5 +1,6 @@
-"""`paystream demo` end to end: the supervised platform reaches an alert, survives a killed
-stream, starts nothing twice and `down` leaves no process behind."""
+"""`paystream demo` end to end: the supervised platform reaches an alert, takes a changed rules
+file without a restart, survives a killed stream, starts nothing twice and `down` leaves no
+process behind."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from typing import Any
 
 import psutil
 import pytest
+import yaml
 
 from lakehouse.catalog import Catalog
+from lakehouse.rules import RULES_PATH
+from lakehouse.rules_watch import rules_version
 from lakehouse.settings import Settings, load_settings
+from lakehouse.stores.postgres import owner_connection
 from paystream.runtime import processes
 from tests.conftest import alive, free_port, run_cli
 from tests.integration.pipeline_checks import (
@@ -27,6 +32,9 @@ from tests.integration.pipeline_checks import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SHIPPED_THRESHOLD = "5000.00"
+LOWER_THRESHOLD = "300.00"
 
 
 def _demo_env(settings: Settings, home: Path) -> dict[str, str]:
@@ -42,7 +50,27 @@ def _demo_env(settings: Settings, home: Path) -> dict[str, str]:
         "PAYSTREAM_DEMO__AIRFLOW": "false",
         "PAYSTREAM_DEMO__DASHBOARD_PORT": str(free_port()),
         "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "5",
+        "PAYSTREAM_RULES_FILE": str(home.parent / "rules.yaml"),
     }
+
+
+def _set_threshold(path: Path, threshold: str) -> str:
+    """Write the shipped rules with another high_amount threshold; return the file's version."""
+    document = yaml.safe_load(RULES_PATH.read_text())
+    assert document["rules"]["high_amount"]["params"]["threshold_eur"] == SHIPPED_THRESHOLD
+    document["rules"]["high_amount"]["params"]["threshold_eur"] = threshold
+    path.write_text(yaml.safe_dump(document))
+    return rules_version(path)
+
+
+def _postgres_rows(settings: Settings, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = owner_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
 
 
 def _status(env: dict[str, str]) -> dict[str, Any]:
@@ -81,6 +109,8 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
     # created again read the old partitions' offsets, then lost them when the broker removed the
     # old logs a minute later (OffsetOutOfRange). The demo reads whatever the topic holds.
     clear_postgres(live_services)
+    rules = Path(env["PAYSTREAM_RULES_FILE"])
+    shipped = _set_threshold(rules, SHIPPED_THRESHOLD)
     try:
         first = run_cli("demo", env=env, timeout=900)
         assert first.returncode == 0, first.stderr[-3000:]
@@ -99,6 +129,25 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
         assert "started:" not in again.stdout
         assert {n: p["pid"] for n, p in _status(env)["parts"].items()} == {
             n: p["pid"] for n, p in state["parts"].items()}
+
+        # The rules file changed under the running stream: payments between the two thresholds
+        # alert with the new version, the versions are recorded, and the stream never restarts.
+        lower = _set_threshold(rules, LOWER_THRESHOLD)
+        new_alerts = """SELECT count(*) FROM payments.alerts WHERE rule_id = 'high_amount'
+                        AND rules_version = %s AND amount_eur > %s AND amount_eur <= %s"""
+        assert processes.wait_until(lambda: _postgres_rows(
+            live_services, new_alerts, lower, LOWER_THRESHOLD, SHIPPED_THRESHOLD)[0][0] > 0,
+            180, interval_s=1), (home / "logs" / "stream.log").read_text()[-3000:]
+        assert _postgres_rows(live_services, new_alerts, shipped, LOWER_THRESHOLD,
+                              SHIPPED_THRESHOLD)[0][0] == 0
+        assert [row[0] for row in _postgres_rows(
+            live_services, "SELECT rules_version FROM payments.rules_versions "
+            "ORDER BY live_from")] == [shipped, lower]
+        assert (home / "rules" / f"{lower}.yaml").read_text() == rules.read_text()
+        log = (home / "logs" / "stream.log").read_text()
+        assert f"rules: version {lower} live" in log and "instant, stateful restarted" in log
+        assert log.count("stateful: running") == 1, log[-3000:]  # one start of the stream
+        assert _status(env)["parts"]["stream"]["pid"] == state["parts"]["stream"]["pid"]
 
         # A crashed stream is restarted by the supervisor and picks up where it stopped.
         killed = state["parts"]["stream"]["pid"]

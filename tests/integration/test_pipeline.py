@@ -176,6 +176,29 @@ def test_postgres_and_kafka_alerts_match_gold(run: PipelineRun) -> None:
     assert set(gold) <= seen
 
 
+def test_every_alert_and_decision_records_the_rules_version_that_raised_it(
+    run: PipelineRun,
+) -> None:
+    from lakehouse.rules_watch import rules_version
+    from lakehouse.stores.postgres import owner_connection
+
+    version = rules_version(run.settings.rules_file)
+    gold = run.spark.read.format("delta").load(run.catalog.table("gold.alerts"))
+    assert {r[0] for r in gold.select("rules_version").distinct().collect()} == {version}
+    conn = owner_connection(run.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT rules_version FROM payments.alerts UNION ALL "
+                        "SELECT DISTINCT rules_version FROM payments.decisions")
+            assert {row[0] for row in cur.fetchall()} == {version}
+            cur.execute("SELECT rules_version, rules_text FROM payments.rules_versions")
+            assert cur.fetchall() == [(version, run.settings.rules_file.read_text())]
+    finally:
+        conn.close()
+    kept = run.settings.rules_versions_dir / f"{version}.yaml"
+    assert kept.read_bytes() == run.settings.rules_file.read_bytes()
+
+
 def test_batch_rules_equal_the_streamed_alerts(run: PipelineRun) -> None:
     assert batch_alert_ids(run.spark, run.settings, run.catalog) == gold_alert_ids(
         run.spark, run.catalog)
