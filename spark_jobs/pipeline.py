@@ -277,10 +277,12 @@ def switch_rules(spark: SparkSession, settings: Settings, new: RulesVersion,
     """Stop the running judging queries and start those the new rules version wants
     (`wanted`: the queries the run would start with it), each from its checkpoint: what a
     query had read but not committed is judged again, by the new version, and the sinks keep
-    each alert once by its id. Then record that the version went live."""
+    each alert once by its id. The version is recorded as live before the queries stop."""
     from lakehouse.stores import postgres
 
     began = time.monotonic()
+    # Recorded first: the restarted queries' first alerts reach PostgreSQL within seconds.
+    postgres.record_rules_version(settings, new.version, new.text, str(new.source))
     stopped = [name for name in JUDGING_QUERIES if name in running]
     quiet_interrupted_writes(spark)  # the real-time query's open batch is interrupted
     for name in stopped:
@@ -288,7 +290,6 @@ def switch_rules(spark: SparkSession, settings: Settings, new: RulesVersion,
     started = [name for name in JUDGING_QUERIES if name in wanted]
     for name in started:
         start(name)
-    postgres.record_rules_version(settings, new.version, new.text, str(new.source))
     left = [name for name in stopped if name not in started]
     say(f"rules: version {new.version} live ({new.source}): {', '.join(started) or 'no query'} "
         f"restarted in {time.monotonic() - began:.1f} s"

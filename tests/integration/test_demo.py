@@ -144,8 +144,11 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
             live_services, "SELECT rules_version FROM payments.rules_versions "
             "ORDER BY live_from")] == [shipped, lower]
         assert (home / "rules" / f"{lower}.yaml").read_text() == rules.read_text()
-        log = (home / "logs" / "stream.log").read_text()
-        assert f"rules: version {lower} live" in log and "instant, stateful restarted" in log
+        stream_log = home / "logs" / "stream.log"
+        switched = f"rules: version {lower} live ({rules}): instant, stateful restarted in"
+        assert processes.wait_until(lambda: switched in stream_log.read_text(), 120), \
+            stream_log.read_text()[-3000:]
+        log = stream_log.read_text()
         assert log.count("stateful: running") == 1, log[-3000:]  # one start of the stream
         assert _status(env)["parts"]["stream"]["pid"] == state["parts"]["stream"]["pid"]
 
