@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
+from lakehouse.reference_stats import factors_version
 from lakehouse.rules_watch import RulesVersion, RulesWatcher, snapshot_rules
 from lakehouse.settings import Settings
 from lakehouse.tables import (
@@ -216,6 +217,10 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
 
     watcher = RulesWatcher(live, settings.rules_versions_dir) if live else None
     next_poll = time.monotonic() + settings.pipeline.rules_poll_s
+    factors_seen = factors_version(spark, settings) if "stateful" in queries_to_run else None
+    # gold.category_factors gets a version a day (the reference_statistics DAG); the stateful
+    # query reads the factors when it starts, so a new version restarts it.
+    next_factors_poll = time.monotonic() + settings.pipeline.factors_poll_s
     try:
         for name in queries_to_run:
             start(name)
@@ -235,6 +240,14 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
                     wanted = list(queries) if queries else queries_for(
                         layers, _enabled_rules(judged), settings.pipeline.risk_decisions)
                     switch_rules(spark, settings, change, running, wanted, start, say)
+            if "stateful" in running and time.monotonic() >= next_factors_poll:
+                next_factors_poll = time.monotonic() + settings.pipeline.factors_poll_s
+                newest = factors_version(spark, settings)
+                if newest != factors_seen:
+                    factors_seen = newest
+                    took = restart_queries(spark, running, ["stateful"], ["stateful"], start)
+                    say(f"category factors: version {newest} live: stateful restarted in "
+                        f"{took:.1f} s")
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -247,6 +260,20 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
         for query in running.values():
             if query.isActive:
                 query.stop()
+
+
+def restart_queries(spark: SparkSession, running: dict[str, StreamingQuery],
+                    stopped: Sequence[str], started: Sequence[str],
+                    start: Callable[[str], None]) -> float:
+    """Stop the `stopped` running queries, then start the `started` ones (each from its
+    checkpoint); return the seconds it took."""
+    began = time.monotonic()
+    quiet_interrupted_writes(spark)  # the real-time query's open batch is interrupted
+    for name in stopped:
+        running.pop(name).stop()
+    for name in started:
+        start(name)
+    return time.monotonic() - began
 
 
 def go_live(settings: Settings, say: Callable[[str], None]) -> RulesVersion:
@@ -280,17 +307,12 @@ def switch_rules(spark: SparkSession, settings: Settings, new: RulesVersion,
     each alert once by its id. The version is recorded as live before the queries stop."""
     from lakehouse.stores import postgres
 
-    began = time.monotonic()
     # Recorded first: the restarted queries' first alerts reach PostgreSQL within seconds.
     postgres.record_rules_version(settings, new.version, new.text, str(new.source))
     stopped = [name for name in JUDGING_QUERIES if name in running]
-    quiet_interrupted_writes(spark)  # the real-time query's open batch is interrupted
-    for name in stopped:
-        running.pop(name).stop()
     started = [name for name in JUDGING_QUERIES if name in wanted]
-    for name in started:
-        start(name)
+    took = restart_queries(spark, running, stopped, started, start)
     left = [name for name in stopped if name not in started]
     say(f"rules: version {new.version} live ({new.source}): {', '.join(started) or 'no query'} "
-        f"restarted in {time.monotonic() - began:.1f} s"
+        f"restarted in {took:.1f} s"
         + (f"; {', '.join(left)} stopped (no rule of theirs enabled)" if left else ""))

@@ -36,19 +36,28 @@ def read_delta(spark: SparkSession, path: str, version: int | None = None) -> Da
 
 def table_version(spark: SparkSession, path: str) -> int:
     """The newest version (commit number) of the Delta table at the path."""
-    from delta.tables import DeltaTable
-
-    newest = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    newest = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").select("version").first()
     if newest is None:
         raise PaystreamError(f"{path} has no commit")
     return int(newest[0])
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
-    """True when a Delta table exists at the path."""
+    """True when a Delta table exists at the path (one another process committed since this
+    session last looked included)."""
     from delta.tables import DeltaTable
+    from pyspark.errors import AnalysisException
 
-    return bool(DeltaTable.isDeltaTable(spark, path))
+    if DeltaTable.isDeltaTable(spark, path):
+        return True
+    # isDeltaTable answers from Delta's cached log: a table this session saw while its first
+    # commit was being written (a _delta_log folder, no commit) stays missing for it. Its
+    # history reads the log afresh.
+    try:
+        spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()
+    except AnalysisException:
+        return False
+    return True
 
 
 def declared_schema(table: Table) -> StructType:

@@ -21,6 +21,7 @@ from lakehouse.rules_watch import rules_version
 from lakehouse.settings import Settings, load_settings
 from lakehouse.stores.postgres import owner_connection
 from paystream.runtime import processes
+from spark_jobs import reference_stats
 from tests.conftest import alive, free_port, run_cli
 from tests.integration.pipeline_checks import (
     clear_postgres,
@@ -51,6 +52,7 @@ def _demo_env(settings: Settings, home: Path) -> dict[str, str]:
         "PAYSTREAM_DEMO__DASHBOARD_PORT": str(free_port()),
         "PAYSTREAM_PIPELINE__LAKE_TRIGGER_S": "5",
         "PAYSTREAM_RULES_FILE": str(home.parent / "rules.yaml"),
+        "PAYSTREAM_PIPELINE__FACTORS_POLL_S": "2",
     }
 
 
@@ -150,6 +152,11 @@ def test_demo_runs_supervised_survives_a_killed_stream_and_stops_without_leftove
             stream_log.read_text()[-3000:]
         log = stream_log.read_text()
         assert log.count("stateful: running") == 1, log[-3000:]  # one start of the stream
+        # New category factors (the reference_statistics DAG's job) restart the stateful query.
+        factors = reference_stats.run(spark, settings)["version"]
+        assert processes.wait_until(lambda: f"category factors: version {factors} live: "
+                                    "stateful restarted" in stream_log.read_text(), 120), \
+            stream_log.read_text()[-3000:]
         assert _status(env)["parts"]["stream"]["pid"] == state["parts"]["stream"]["pid"]
 
         # A crashed stream is restarted by the supervisor and picks up where it stopped.
