@@ -22,8 +22,8 @@ here, that kept the stateful alerts tens of seconds behind at 1,000 events/s. Wh
 keeps, and how a late payment re-judges later ones, is told in KeyedRules.java; tests hold
 the alerts and decisions equal to the batch rules (lakehouse.rules, lakehouse.behaviour).
 The category factors are read from gold.category_factors (lakehouse.reference_stats) when the
-query starts, as the backfill and the backtest read them: a new version reaches the stream
-when it restarts.
+query starts, as the backfill and the backtest read them; the running pipeline restarts this
+query when the table gets a new version (spark_jobs.pipeline, pipeline.factors_poll_s).
 """
 
 from __future__ import annotations
