@@ -12,7 +12,7 @@ from lakehouse.stores.postgres import TRANSACTION_COLUMNS, partition_day
 pytestmark = pytest.mark.integration
 
 TABLES = {"alerts", "pipeline_metrics", "dq_results", "daily_reports", "schema_migrations",
-          "decisions", "alert_dispositions", "transactions"}
+          "decisions", "alert_dispositions", "transactions", "rules_versions"}
 
 
 def test_migration_runs_twice_without_error(live_services: Settings) -> None:
@@ -27,7 +27,7 @@ def test_migration_runs_twice_without_error(live_services: Settings) -> None:
                     if partition_day(row[0]) is None} == TABLES  # day partitions come and go
             cur.execute("SELECT version FROM payments.schema_migrations")
             assert sorted(row[0] for row in cur.fetchall()) == [
-                "001_payments", "002_risk", "003_transactions"]
+                "001_payments", "002_risk", "003_transactions", "004_rules_versions"]
     finally:
         conn.close()
 
