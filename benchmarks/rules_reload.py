@@ -34,6 +34,7 @@ def main(thresholds: list[str]) -> None:
     for threshold in thresholds:
         document = yaml.safe_load(path.read_text())
         document["rules"]["high_amount"]["params"]["threshold_eur"] = threshold
+        logged = len(log.read_text())  # only this switch's line counts
         saved = datetime.now(UTC)
         path.write_text(yaml.safe_dump(document))
         version = rules_version(path)
@@ -48,8 +49,11 @@ def main(thresholds: list[str]) -> None:
                     first = cur.fetchone()[0]
             finally:
                 conn.close()
-        restart = re.findall(rf"rules: version {version} live .* restarted in ([\d.]+) s",
-                             log.read_text())
+        pattern = rf"rules: version {version} live .* restarted in ([\d.]+) s"
+        restart = re.findall(pattern, log.read_text()[logged:])
+        while not restart and time.monotonic() < deadline:  # logged once both have restarted
+            time.sleep(0.2)
+            restart = re.findall(pattern, log.read_text()[logged:])
         took = f"{(first - saved).total_seconds():.1f} s" if first else "none within 180 s"
         print(f"threshold {threshold}: version {version}, first alert of it after {took}, "
               f"queries restarted in {restart[-1] if restart else '?'} s")
