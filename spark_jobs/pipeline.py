@@ -9,7 +9,10 @@
 `--query` runs one of them; `--layer` runs one lake layer as its own query fed
 through Delta. With --available-now every query processes what is available and
 exits, in the order above (the catch-up mode tests use). Without it they run
-until SIGTERM or Ctrl-C, which stops them between batches.
+until SIGTERM or Ctrl-C, which stops them between batches, and the loop that
+watches them also watches the rules file (a new version restarts `instant` and
+`stateful` on its kept copy: lakehouse.rules_watch) and gold.category_factors (a
+new version restarts `stateful`).
 """
 
 from __future__ import annotations
