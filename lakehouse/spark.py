@@ -77,11 +77,51 @@ def local_master_plus(master: str, extra_threads: int) -> str:
     return f"local[{threads + extra_threads}]"
 
 
+def session_jars(settings: Settings, java: Path) -> list[Path]:
+    """The jars a session adds to pyspark's own: Delta, Kafka, ABFS for an Azure lake, ours."""
+    return [*spark_extra_jars(settings),
+            *(azure_storage_jars(settings) if lake_on_azure(settings) else []),
+            paystream_jar(settings, java)]
+
+
+CLASS_ARCHIVE_QUIET = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+"""Class-data sharing is an optimisation: a missing or stale archive is skipped silently."""
+
+
+def class_archive(settings: Settings, java: Path, jars: list[Path]) -> Path:
+    """Where the driver's class-data-sharing archive lives, named by the JVM, pyspark and the
+    jars it was recorded with, so a change of any of them names a new archive."""
+    import hashlib
+
+    import pyspark
+
+    home = java.resolve().parent.parent
+    libjvm = home / "lib" / "server" / "libjvm.so"
+    stamp = str(libjvm.stat().st_mtime_ns) if libjvm.exists() else ""
+    key = "\n".join([str(home), stamp, pyspark.__version__, *sorted(jar.name for jar in jars)])
+    return settings.jars / f"spark-classes-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsa"
+
+
+def driver_java_options(spark_home: Path, archive: Path | None = None,
+                        record_to: Path | None = None) -> str:
+    """The driver JVM's options: Derby's home, a bigger thread stack, and the class archive to
+    map (`archive`) or to write at exit (`record_to`)."""
+    options = [f"-Dderby.system.home={spark_home}", "-Xss16m"]
+    if record_to is not None:
+        options += [f"-XX:ArchiveClassesAtExit={record_to}", *CLASS_ARCHIVE_QUIET]
+    elif archive is not None:
+        options += [f"-XX:SharedArchiveFile={archive}", *CLASS_ARCHIVE_QUIET]
+    return " ".join(options)
+
+
 def build_spark_session(settings: Settings, app_name: str = "paystream",
-                        extra_threads: int = 0) -> SparkSession:
+                        extra_threads: int = 0,
+                        record_classes_to: Path | None = None) -> SparkSession:
     """Get or create the Spark session with Delta Lake and Kafka enabled.
 
     `extra_threads` adds task threads to a local master, for real-time mode's held slots.
+    The driver maps the class archive `paystream setup` recorded, when there is one
+    (`record_classes_to`: record a new one instead, written when the JVM exits).
     """
     from pyspark.sql import SparkSession
 
@@ -91,10 +131,10 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     conf = settings.spark
     os.environ.setdefault("SPARK_LOCAL_IP", conf.driver_bind_address)  # loopback by default
-    on_azure = lake_on_azure(settings)
-    jars = ",".join(str(jar) for jar in [*spark_extra_jars(settings),
-                                         *(azure_storage_jars(settings) if on_azure else []),
-                                         paystream_jar(settings, java)])
+    added = session_jars(settings, java)
+    jars = ",".join(str(jar) for jar in added)
+    archive = class_archive(settings, java, added)
+    shared = archive if conf.class_data_sharing and archive.exists() else None
     spark_home = settings.home / "spark"
     warehouse = spark_home / "warehouse"
     local_dir = spark_home / "tmp"
@@ -116,7 +156,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
         .config("spark.sql.warehouse.dir", str(warehouse))
         .config("spark.local.dir", str(local_dir))
         # A bigger thread stack: the gold query's planning overflowed the default 1 MB.
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_home} -Xss16m")
+        .config("spark.driver.extraJavaOptions",
+                driver_java_options(spark_home, shared, record_classes_to))
         .config("spark.ui.enabled", str(conf.ui_enabled).lower())
         .config("spark.ui.showConsoleProgress", "false")
         # Several streaming queries share the session: each runs in its own pool, so the lake's

@@ -188,9 +188,17 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
-    """Resolve and cache the Kafka and Spark jars from Maven Central."""
+    """Resolve and cache the Kafka and Spark jars from Maven Central; record the class archive."""
+    from lakehouse.class_archive import record_class_archive
     from lakehouse.cloud_storage import lake_on_azure
-    from lakehouse.spark import azure_storage_jars, paystream_jar, spark_extra_jars
+    from lakehouse.java import find_java
+    from lakehouse.spark import (
+        azure_storage_jars,
+        class_archive,
+        paystream_jar,
+        session_jars,
+        spark_extra_jars,
+    )
     from paystream.runtime.kafka_broker import broker_classpath
 
     _say("resolving Kafka broker jars")
@@ -203,8 +211,12 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     if args.azure or lake_on_azure(settings):
         _say("resolving the ABFS connector (hadoop-azure)")
         azure = f", azure storage {len(azure_storage_jars(settings))}"
+    archive = class_archive(settings, find_java(), session_jars(settings, find_java()))
+    if settings.spark.class_data_sharing and not archive.exists():
+        _say("recording the Spark driver's classes (a class-data-sharing archive, once)")
+    archive_path = record_class_archive(settings)
     print(f"jars cached under {settings.jars}: kafka {kafka_jars}, spark extras {spark_jars}"
-          f"{azure}, {own}")
+          f"{azure}, {own}" + (f", {archive_path.name}" if archive_path else ""))
     return 0
 
 
