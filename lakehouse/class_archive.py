@@ -3,8 +3,8 @@ every later driver (lakehouse.spark.build_spark_session) instead of loading and 
 Spark's, Delta's and our classes again.
 
 A driver loads about 20,000 classes before its first query; mapping them from the archive
-measured 16.6-18.6 CPU-s against 24.8-29.2 for a session start plus the stream's table
-checks (README, "Class-data sharing"). The archive is named by the JVM, pyspark and the
+takes about a third off a session start's CPU (measured in the README, "Class-data
+sharing"). The archive is named by the JVM, pyspark and the
 jars, so any change records a new one; a missing or stale archive is skipped silently.
 
 `python -m lakehouse.class_archive PATH` records one: it starts a session that writes the
