@@ -423,6 +423,9 @@ class SparkSettings(BaseModel):
     class_data_sharing: bool = Field(
         default=True, description="map the driver's class archive `paystream setup` records "
         "(a Spark driver starts on about a third less CPU)")
+    garbage_collector: Literal["G1", "Parallel"] = Field(
+        default="G1", description="the driver's and executors' JVM collector: G1 keeps pauses "
+        "short for the alert queries; Parallel spends less CPU (the test profile's choice)")
     standalone_workers: int = Field(
         default=0, description="Workers of a Spark standalone cluster `up` starts (0 = none)")
     standalone_host: str = "127.0.0.1"

@@ -116,11 +116,16 @@ def class_archive_options(archive: Path | None) -> list[str]:
     return [] if archive is None else [f"-XX:SharedArchiveFile={archive}", *CLASS_ARCHIVE_QUIET]
 
 
+def collector_options(collector: str) -> list[str]:
+    """The JVM option that picks the garbage collector (G1 is the JVM's own default)."""
+    return [] if collector == "G1" else [f"-XX:+Use{collector}GC"]
+
+
 def driver_java_options(spark_home: Path, archive: Path | None = None,
-                        record_to: Path | None = None) -> str:
-    """The driver JVM's options: Derby's home, a bigger thread stack, and the class archive to
-    map (`archive`) or to write at exit (`record_to`)."""
-    options = [f"-Dderby.system.home={spark_home}", "-Xss16m"]
+                        record_to: Path | None = None, collector: str = "G1") -> str:
+    """The driver JVM's options: Derby's home, a bigger thread stack, its garbage collector,
+    and the class archive to map (`archive`) or to write at exit (`record_to`)."""
+    options = [f"-Dderby.system.home={spark_home}", "-Xss16m", *collector_options(collector)]
     if record_to is not None:
         options += [f"-XX:ArchiveClassesAtExit={record_to}", *CLASS_ARCHIVE_QUIET]
     else:
@@ -170,7 +175,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
         .config("spark.local.dir", str(local_dir))
         # A bigger thread stack: the gold query's planning overflowed the default 1 MB.
         .config("spark.driver.extraJavaOptions",
-                driver_java_options(spark_home, shared, record_classes_to))
+                driver_java_options(spark_home, shared, record_classes_to,
+                                    conf.garbage_collector))
         .config("spark.ui.enabled", str(conf.ui_enabled).lower())
         .config("spark.ui.showConsoleProgress", "false")
         # Several streaming queries share the session: each runs in its own pool, so the lake's
@@ -205,7 +211,8 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
                    .config("spark.pyspark.python", sys.executable)
                    # Skipped silently on a worker whose JVM or files differ from the driver's.
                    .config("spark.executor.extraJavaOptions",
-                           " ".join(class_archive_options(shared))))
+                           " ".join([*collector_options(conf.garbage_collector),
+                                     *class_archive_options(shared)])))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -1,5 +1,6 @@
-"""The Spark driver's class-data-sharing archive: named by what it was recorded with, recorded
-by `paystream setup` (which `make test` runs first), and mapped by the suite's own driver."""
+"""The Spark driver's JVM options: the class-data-sharing archive (named by what it was recorded
+with, recorded by `paystream setup`, which `make test` runs first, and mapped by the suite's own
+driver) and the profile's garbage collector."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def test_the_driver_maps_an_archive_or_records_one_and_keeps_its_other_options()
     recorded = driver_java_options(home, Path("/jars/a.jsa"), Path("/jars/b.partial")).split()
     assert "-XX:ArchiveClassesAtExit=/jars/b.partial" in recorded
     assert not any(option.startswith("-XX:SharedArchiveFile") for option in recorded)
+    parallel = driver_java_options(home, collector="Parallel").split()
+    assert parallel == ["-Dderby.system.home=/state/spark", "-Xss16m", "-XX:+UseParallelGC"]
 
 
 def test_another_jar_names_another_archive(tmp_path: Path) -> None:
@@ -38,3 +41,10 @@ def test_the_suites_driver_has_the_recorded_archive_mapped(spark, settings: Sett
     pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert str(archive) in maps
+
+
+def test_the_suites_driver_runs_the_profiles_collector(spark, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
+    names = {bean.getName() for bean in beans.getGarbageCollectorMXBeans()}
+    expected = {"G1": "G1 Young Generation", "Parallel": "PS Scavenge"}
+    assert expected[settings.spark.garbage_collector] in names, names
