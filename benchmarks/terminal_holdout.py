@@ -58,14 +58,13 @@ def _settings(lake: Path) -> Any:
 def prepare(root: Path, seeds: list[int], conditions: list[str]) -> None:
     """Generate each seed's histories, import the payments once per payment stream and load
     each condition's labels into a copy of that lake."""
+    from lakehouse.history_files import parse_mapping
     from lakehouse.spark import build_spark_session
     from producer.generator import GeneratorOptions
-    from producer.history import LabelDelay, write_history
+    from producer.history import LOCATION_MAP, LabelDelay, write_history
     from producer.rule_params import load_scenario_params
     from spark_jobs.gold_labels import run_label_file
     from spark_jobs.history_import import ImportRequest, run_import
-    from lakehouse.history_files import parse_mapping
-    from producer.history import LOCATION_MAP
 
     spark = build_spark_session(_settings(root / "scratch"), app_name="holdout-prepare")
     try:
