@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 START = date(2026, 9, 1)
-DAYS, PER_DAY, USERS, MERCHANTS, WARM_UP = 60, 3000, 2000, 400, 30
+DAYS, PER_DAY, USERS, MERCHANTS, WARM_UP = 50, 2000, 1500, 300, 30
 SCENARIOS = ("compromised_terminal", "compromised_customer")
 CONDITIONS = {
     "fast": {"delay": {}, "varied": False, "unreported": 0.0},
