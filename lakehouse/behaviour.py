@@ -49,7 +49,7 @@ class TerminalWindow:
     """Which days a terminal's known frauds count from: the `window_days` whole days before the
     payment's day."""
 
-    window_days: int = 14
+    window_days: int = 10
 
     @classmethod
     def of(cls, rules: dict[str, Rule]) -> TerminalWindow:

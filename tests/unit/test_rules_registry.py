@@ -90,7 +90,7 @@ def test_the_shipped_risky_terminal_names_no_retired_parameter_and_loads_quietly
         rules = load_rules()
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
     assert rules["risky_terminal"].params == {
-        "window_days": 14, "min_frauds": 3, "min_fraud_rate": 0.06, "fade_days": 1}
+        "window_days": 10, "min_frauds": 3, "min_fraud_rate": 0.06, "fade_days": 0}
 
 
 def test_a_missing_parameter_unknown_rule_or_unreadable_file_is_refused(tmp_path: Path) -> None:

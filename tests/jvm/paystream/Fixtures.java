@@ -86,7 +86,7 @@ final class Fixtures {
     return out;
   }
 
-  /** config/rules.yaml's behaviour and risk settings: window 14 days, bands. */
+  /** config/rules.yaml's risk settings and a terminal window of 14 days (shipped: 10). */
   static Behaviour.Config behaviour() {
     return new Behaviour.Config(14, 7,
         Map.of("5812", new BigDecimal("0.5"), "4722", new BigDecimal("3.25")), 10,
