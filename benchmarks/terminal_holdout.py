@@ -216,6 +216,24 @@ def grid(root: Path, seeds: list[int], conditions: list[str], windows: list[int]
                             "min_fraud_rate": rate, "fade_days": fade, "per": per})
     out.write_text(json.dumps(results, indent=1))
     _say(f"grid: {len(results)} combinations written to {out}")
+    best = choose(results)
+    _say(f"chosen: {json.dumps(best)}")
+
+
+def choose(results: list[dict[str, Any]], floor: float = 0.7) -> dict[str, Any]:
+    """The combination with the highest worst-case recall (then mean recall, then the larger
+    min_frauds) whose precision reaches `floor` on every history; the most precise one when
+    none does (pure)."""
+    def figures(item: dict[str, Any]) -> tuple[float, float, float]:
+        per = list(item["per"].values())
+        recalls = [v["recall"] or 0.0 for v in per]
+        return (min(v["precision"] or 0.0 for v in per), min(recalls),
+                sum(recalls) / len(recalls))
+
+    feasible = [r for r in results if figures(r)[0] >= floor]
+    if not feasible:
+        return max(results, key=lambda r: figures(r)[0])
+    return max(feasible, key=lambda r: (figures(r)[1], figures(r)[2], r["min_frauds"]))
 
 
 def main() -> None:

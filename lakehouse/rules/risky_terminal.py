@@ -28,6 +28,8 @@ RETIRED = {"delay_days": "the terminal window now counts every label known befor
                          "labels' observed lateness plus fade_days"}
 """Parameters an older rules file may still name: accepted, ignored, and logged once."""
 _log = logging.getLogger(__name__)
+_warned: set[str] = set()
+"""The rules files already warned about in this process (a file is read many times)."""
 
 
 class Params(RuleParams):
@@ -43,9 +45,11 @@ class Params(RuleParams):
 
 def upgrade_params(params: dict[str, Any], source: str) -> dict[str, Any]:
     """The parameters of an older rules file in today's shape: retired ones dropped with one
-    warning line naming the change, fade_days filled in when absent (pure but for the log)."""
+    warning line naming the change (once per file and process), fade_days filled in when
+    absent (pure but for the log)."""
     retired = sorted(set(params) & set(RETIRED))
-    if retired:
+    if retired and source not in _warned:
+        _warned.add(source)
         _log.warning("%s: rule %s: %s ignored: %s", source, RULE_ID, ", ".join(retired),
                      "; ".join(RETIRED[name] for name in retired))
     upgraded = {k: v for k, v in params.items() if k not in RETIRED}

@@ -76,6 +76,7 @@ def test_an_old_rules_file_with_delay_days_loads_with_one_warning_naming_the_cha
         "delay_days": 1, "window_days": 3, "min_frauds": 2, "min_fraud_rate": 0.2}
     with caplog.at_level("WARNING"):
         rules = parse_rules(document, "old-rules.yaml")
+        assert parse_rules(document, "old-rules.yaml") == rules  # read again: no second line
     assert rules["risky_terminal"].params == {
         "window_days": 3, "min_frauds": 2, "min_fraud_rate": 0.2, "fade_days": 1}
     lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
