@@ -58,7 +58,7 @@ test-services test-slow: test-%: setup ## one tier alone on real services (Kafka
 java-test: setup ## the Java processor's JUnit tests (tests/jvm), built by the build that compiles it
 	$(PYTEST) -p no:cacheprovider tests/unit/test_jvm_unit_tests.py
 
-lint: setup ## ruff, mypy and the import floors (import-linter)
+lint: $(STAMP) ## ruff, mypy and the import floors (import-linter); needs only the Python packages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports

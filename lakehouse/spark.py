@@ -102,6 +102,20 @@ def class_archive(settings: Settings, java: Path, jars: list[Path]) -> Path:
     return settings.jars / f"spark-classes-{hashlib.sha256(key.encode()).hexdigest()[:12]}.jsa"
 
 
+def shared_class_archive(settings: Settings, java: Path,
+                         jars: list[Path] | None = None) -> Path | None:
+    """The class archive `paystream setup` recorded for a session adding `jars` (default
+    session_jars), when sharing is on and it exists."""
+    archive = class_archive(settings, java, session_jars(settings, java) if jars is None else jars)
+    return archive if settings.spark.class_data_sharing and archive.exists() else None
+
+
+def class_archive_options(archive: Path | None) -> list[str]:
+    """The JVM options that map `archive`: Spark's master, workers and executors start from
+    the same jars as the driver, so they load most of their classes from its archive too."""
+    return [] if archive is None else [f"-XX:SharedArchiveFile={archive}", *CLASS_ARCHIVE_QUIET]
+
+
 def driver_java_options(spark_home: Path, archive: Path | None = None,
                         record_to: Path | None = None) -> str:
     """The driver JVM's options: Derby's home, a bigger thread stack, and the class archive to
@@ -109,8 +123,8 @@ def driver_java_options(spark_home: Path, archive: Path | None = None,
     options = [f"-Dderby.system.home={spark_home}", "-Xss16m"]
     if record_to is not None:
         options += [f"-XX:ArchiveClassesAtExit={record_to}", *CLASS_ARCHIVE_QUIET]
-    elif archive is not None:
-        options += [f"-XX:SharedArchiveFile={archive}", *CLASS_ARCHIVE_QUIET]
+    else:
+        options += class_archive_options(archive)
     return " ".join(options)
 
 
@@ -133,8 +147,7 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     os.environ.setdefault("SPARK_LOCAL_IP", conf.driver_bind_address)  # loopback by default
     added = session_jars(settings, java)
     jars = ",".join(str(jar) for jar in added)
-    archive = class_archive(settings, java, added)
-    shared = archive if conf.class_data_sharing and archive.exists() else None
+    shared = shared_class_archive(settings, java, added)
     spark_home = settings.home / "spark"
     warehouse = spark_home / "warehouse"
     local_dir = spark_home / "tmp"
@@ -189,7 +202,10 @@ def build_spark_session(settings: Settings, app_name: str = "paystream",
     if on_cluster:  # executors: one core each, the same Python; spark.jars reach them too
         builder = (builder.config("spark.executor.memory", conf.executor_memory)
                    .config("spark.executor.cores", "1")
-                   .config("spark.pyspark.python", sys.executable))
+                   .config("spark.pyspark.python", sys.executable)
+                   # Skipped silently on a worker whose JVM or files differ from the driver's.
+                   .config("spark.executor.extraJavaOptions",
+                           " ".join(class_archive_options(shared))))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

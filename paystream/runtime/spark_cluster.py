@@ -17,6 +17,7 @@ from pathlib import Path
 from lakehouse.errors import PaystreamError
 from lakehouse.java import find_java
 from lakehouse.settings import Settings
+from lakehouse.spark import class_archive_options, shared_class_archive
 from paystream.runtime import processes
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -70,11 +71,16 @@ def command(settings: Settings, name: str) -> list[str]:
 
 def _environment(settings: Settings) -> dict[str, str]:
     java = find_java()
+    # The master and workers start from pyspark's jars, as the driver does: they map its
+    # class archive (the executors get it from the session, lakehouse.spark).
+    daemon_options = " ".join([os.environ.get("SPARK_DAEMON_JAVA_OPTS", ""),
+                               *class_archive_options(shared_class_archive(settings, java))])
     return {**os.environ, "SPARK_HOME": str(spark_home()),
             "JAVA_HOME": str(java.resolve().parent.parent), "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1",
             "SPARK_LOG_DIR": str(settings.logs_dir),
-            "SPARK_WORKER_DIR": str(settings.home / "spark-cluster")}
+            "SPARK_WORKER_DIR": str(settings.home / "spark-cluster"),
+            "SPARK_DAEMON_JAVA_OPTS": daemon_options.strip()}
 
 
 def running(settings: Settings) -> dict[str, int | None]:

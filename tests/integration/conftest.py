@@ -41,8 +41,11 @@ def _midnight_with_data_both_sides(now: datetime) -> datetime:
 @pytest.fixture(scope="session")
 def lake(live_services: Settings, spark,  # type: ignore[no-untyped-def]
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
-    """A lake filled by the pipeline from events around a midnight; env points Airflow and the
-    project's settings at it for the rest of the session."""
+    """A lake filled by the pipeline from events around a midnight, and each of its two days
+    backfilled once (gold.daily_report); env points Airflow and the project's settings at it
+    for the rest of the session."""
+    from spark_jobs.daily_report import run as backfill_day
+
     root = tmp_path_factory.mktemp("orchestration") / "lake"
     saved = dict(os.environ)
     os.environ["PAYSTREAM_LAKE_ROOT"] = str(root)
@@ -51,8 +54,10 @@ def lake(live_services: Settings, spark,  # type: ignore[no-untyped-def]
     from paystream.runtime.airflow_server import airflow_env
 
     os.environ.update({k: v for k, v in airflow_env(settings).items() if k.startswith("AIRFLOW")})
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                   env=os.environ.copy(), check=True, capture_output=True, timeout=600)
+    # Airflow's database is migrated in its own process while the pipeline fills the lake.
+    migrating = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                                 env=os.environ.copy(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
     recreate_topics(settings)
     clear_postgres(settings)
     midnight = _midnight_with_data_both_sides(datetime.now(UTC))
@@ -63,8 +68,12 @@ def lake(live_services: Settings, spark,  # type: ignore[no-untyped-def]
         fault_rate=0.03, progress=False))
     assert summary.acknowledged == EVENTS
     run_pipeline(spark, settings, LAYERS, available_now=True)
-    yield Lake(settings, Catalog(root), ((midnight - timedelta(days=1)).date(), midnight.date()),
-               spark)
+    days = ((midnight - timedelta(days=1)).date(), midnight.date())
+    for day in days:
+        backfill_day(spark, settings, day)
+    output, _ = migrating.communicate(timeout=600)
+    assert migrating.returncode == 0, output.decode(errors="replace")[-3000:]
+    yield Lake(settings, Catalog(root), days, spark)
     os.environ.clear()
     os.environ.update(saved)
 

@@ -98,6 +98,37 @@ def _commit_count(commits: Path) -> int:
     return len(list(commits.glob("[0-9]*")))
 
 
+def _class_archive(settings: Settings) -> str:
+    """The driver's class archive `paystream setup` recorded for these jars."""
+    from lakehouse.java import find_java
+    from lakehouse.spark import class_archive, session_jars
+
+    return str(class_archive(settings, find_java(), session_jars(settings, find_java())))
+
+
+def _maps(pid: int, archive: str) -> bool | None:
+    """Whether process `pid` maps `archive` (None: it exited meanwhile)."""
+    try:
+        return archive in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return None
+
+
+def _executor_pids(home: Path) -> list[int]:
+    """This cluster's executor JVMs: each runs in a work folder under `home`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if (str(home) in process.cwd()
+                    and any("CoarseGrainedExecutorBackend" in part for part in process.cmdline())):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return dict(json.loads(answer.read()))
@@ -122,6 +153,11 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
         pids = [pid for pid in [*state["kafka"]["pids"].values(),
                                 *state["spark"]["pids"].values()] if pid]
         assert len(pids) == 6  # 3 brokers, master, 2 workers
+        # The master and workers load most classes from the driver's archive (class-data
+        # sharing on, as `paystream setup` leaves it); so do the executors, checked below.
+        archive, sharing = _class_archive(live_services), live_services.spark.class_data_sharing
+        daemons = state["spark"]["pids"].values()
+        assert {_maps(pid, archive) for pid in daemons} - {None} == {sharing}, daemons
 
         topics = run_cli("topics", env=env)
         assert topics.returncode == 0, topics.stderr
@@ -147,6 +183,8 @@ def test_cluster_profile_runs_the_pipeline_on_three_brokers_and_a_standalone_clu
             assert wait_until(lambda: live.poll() is not None or any(stateful.glob("[0-9]*")),
                               600, interval_s=1), live_log.read_text()[-3000:]
             assert live.poll() is None, live_log.read_text()[-3000:]
+            executors = _executor_pids(home)
+            assert {_maps(pid, archive) for pid in executors} - {None} == {sharing}, executors
             producer = _cli_process(env, "produce", "--count", str(EVENTS), "--rate", "300",
                                     "--fault-rate", "0.03", "--fraud-rate", "0.05", "--seed",
                                     "12", "--quiet")

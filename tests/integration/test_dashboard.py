@@ -44,13 +44,11 @@ EMPTY_DATABASE = "paystream_empty"
 
 @pytest.fixture(scope="module")
 def reported(lake: Lake) -> Lake:
-    """The shared lake with its daily reports and one data-quality run recorded."""
+    """The shared lake (its daily reports written) with one data-quality run and one backtest
+    recorded."""
     from expectations.runner import new_run_id, record_outcomes, run_suites
     from spark_jobs.backtest_job import BacktestRequest, run_backtest_job
-    from spark_jobs.daily_report import run
 
-    for day in lake.days:
-        run(lake.spark, lake.settings, day)
     record_outcomes(lake.settings, run_suites(lake.spark, lake.settings), new_run_id())
     run_backtest_job(lake.spark, lake.settings, BacktestRequest(lake.settings.rules_file))
     return lake
