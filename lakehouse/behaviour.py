@@ -8,9 +8,14 @@ payment never profiles itself or the rest of its day:
 - per user, over the last 1, 7 and 30 days: payments, mean and max amount_eur; the seconds
   since the user's previous payment (any day); and the baseline, the mean over the 30 days
   but the newest BASELINE_SKIP_DAYS, so a spree of the last days does not raise its own bar;
-- per merchant, over the last 1, 7 and 30 days: payments; and its confirmed-fraud rate over
-  `window_days` days that end `delay_days` before the payment's day, counting only the fraud
-  labels known (labelled_at) before that day began, since chargebacks arrive late.
+- per merchant (terminal), over the last 1, 7 and 30 days: payments; and from the fraud
+  labels known (labelled_at) before the payment's day began, whose payment fell in the last
+  `window_days` days: how many (`terminal_frauds`), their share of the terminal's payments on
+  the window's days up to the newest such fraud's day (`terminal_fraud_rate`, 0.0 without a
+  known fraud: days the labels cannot cover yet do not dilute it), the days since that newest
+  fraud (`terminal_days_since_fraud`) and how late those labels came on average
+  (`terminal_label_lag_days`, event time to labelled_at): the risky_terminal rule lets a
+  terminal go once its newest known fraud is older than that lateness plus `fade_days`.
 """
 
 from __future__ import annotations
@@ -33,31 +38,31 @@ FEATURE_COLUMNS = (
     *(f"user_max_eur_{d}d" for d in PROFILE_DAYS), "user_baseline_eur",
     "seconds_since_previous", "category_factor", "user_expected_eur",
     *(f"merchant_payments_{d}d" for d in PROFILE_DAYS),
-    "terminal_payments", "terminal_frauds", "terminal_fraud_rate",
+    "terminal_payments", "terminal_frauds", "terminal_fraud_rate", "terminal_days_since_fraud",
+    "terminal_label_lag_days",
 )
 """The columns with_features adds to each payment."""
 
 
 @dataclass(frozen=True)
 class TerminalWindow:
-    """Which days a terminal's fraud rate counts: `window_days` days ending `delay_days`
-    before the payment's day."""
+    """Which days a terminal's known frauds count from: the `window_days` whole days before the
+    payment's day."""
 
-    delay_days: int = 1
-    window_days: int = 3
+    window_days: int = 10
 
     @classmethod
     def of(cls, rules: dict[str, Rule]) -> TerminalWindow:
-        """The window the risky_terminal rule names, or the defaults when it is absent."""
+        """The window the risky_terminal rule names, or the default when it is absent."""
         rule = rules.get("risky_terminal")
         if rule is None:
             return cls()
-        return cls(int(rule.param("delay_days")), int(rule.param("window_days")))
+        return cls(int(rule.param("window_days")))
 
     @property
     def history_days(self) -> int:
         """How many whole days before a payment's day any feature reads."""
-        return max(max(PROFILE_DAYS), self.delay_days + self.window_days)
+        return max(max(PROFILE_DAYS), self.window_days)
 
 
 def user_profiles(payments: DataFrame, history: DataFrame) -> DataFrame:
@@ -103,39 +108,51 @@ def seconds_since_previous(history: DataFrame) -> DataFrame:
 def merchant_activity(payments: DataFrame, history: DataFrame, labels: DataFrame,
                       window: TerminalWindow) -> DataFrame:
     """Per (merchant, day) of the payments: its payments over the last 1, 7 and 30 whole days,
-    and its known frauds, payments and fraud rate in the terminal window."""
+    and the terminal features of the frauds known before that day (module docstring)."""
     from pyspark.sql import functions as F
 
     daily = history.groupBy(F.col("merchant_id").alias("d_merchant"),
                             F.col("event_date").alias("day")).agg(F.count("*").alias("n"))
     frauds = (labels.where(F.col("label") == "fraud").select("transaction_id", "labelled_at")
-              .join(history.select("transaction_id", "merchant_id", "event_date"),
+              .join(history.select("transaction_id", "merchant_id", "event_date", "event_time"),
                     "transaction_id")
               .select(F.col("merchant_id").alias("f_merchant"),
-                      F.col("event_date").alias("f_day"), "labelled_at"))
+                      F.col("event_date").alias("f_day"), "labelled_at",
+                      (F.unix_millis("labelled_at") - F.unix_millis("event_time")).alias(
+                          "f_lag_ms")))
     keys = payments.select("merchant_id", "event_date").distinct()
-    far, near = window.delay_days + window.window_days, window.delay_days
-    joined = keys.join(daily, (keys.merchant_id == daily.d_merchant)
-                       & (daily.day < keys.event_date)
-                       & (daily.day >= F.date_sub(keys.event_date, window.history_days)), "left")
-    in_window = ((daily.day >= F.date_sub(keys.event_date, far))
-                 & (daily.day < F.date_sub(keys.event_date, near)))
-    counts = joined.groupBy(keys.merchant_id, keys.event_date).agg(
-        *[F.coalesce(F.sum(F.when(daily.day >= F.date_sub(keys.event_date, days), daily.n)),
-                     F.lit(0)).cast("long").alias(f"merchant_payments_{days}d")
-          for days in PROFILE_DAYS],
-        F.coalesce(F.sum(F.when(in_window, daily.n)), F.lit(0)).cast("long").alias(
-            "terminal_payments"))
+    far = F.date_sub(keys.event_date, window.window_days)
     known = keys.join(frauds, (keys.merchant_id == frauds.f_merchant)
-                      & (frauds.f_day >= F.date_sub(keys.event_date, far))
-                      & (frauds.f_day < F.date_sub(keys.event_date, near))
+                      & (frauds.f_day >= far) & (frauds.f_day < keys.event_date)
                       & (frauds.labelled_at < F.to_timestamp(keys.event_date))
                       ).groupBy(keys.merchant_id, keys.event_date).agg(
-        F.count("*").alias("terminal_frauds"))
-    return (counts.join(known, ["merchant_id", "event_date"], "left")
-            .withColumn("terminal_frauds", F.coalesce("terminal_frauds", F.lit(0)).cast("long"))
-            .withColumn("terminal_fraud_rate",
-                        F.col("terminal_frauds") / F.nullif("terminal_payments", F.lit(0))))
+        F.count("*").alias("terminal_frauds"), F.max("f_day").alias("newest_fraud_day"),
+        F.sum("f_lag_ms").alias("lag_ms"))
+    keyed = keys.join(known, ["merchant_id", "event_date"], "left")
+    joined = keyed.join(daily, (keyed.merchant_id == daily.d_merchant)
+                        & (daily.day < keyed.event_date)
+                        & (daily.day >= F.date_sub(keyed.event_date, window.history_days)),
+                        "left")
+    covered = ((daily.day >= F.date_sub(keyed.event_date, window.window_days))
+               & (daily.day <= keyed.newest_fraud_day))
+    counts = joined.groupBy(keyed.merchant_id, keyed.event_date).agg(
+        *[F.coalesce(F.sum(F.when(daily.day >= F.date_sub(keyed.event_date, days), daily.n)),
+                     F.lit(0)).cast("long").alias(f"merchant_payments_{days}d")
+          for days in PROFILE_DAYS],
+        F.coalesce(F.sum(F.when(covered, daily.n)), F.lit(0)).cast("long").alias(
+            "terminal_payments"),
+        F.coalesce(F.max(keyed.terminal_frauds), F.lit(0)).cast("long").alias(
+            "terminal_frauds"),
+        F.max(keyed.newest_fraud_day).alias("newest_fraud_day"),
+        F.max(keyed.lag_ms).alias("lag_ms"))
+    return (counts
+            .withColumn("terminal_fraud_rate", F.coalesce(
+                F.col("terminal_frauds") / F.nullif("terminal_payments", F.lit(0)), F.lit(0.0)))
+            .withColumn("terminal_days_since_fraud",
+                        F.datediff("event_date", "newest_fraud_day").cast("long"))
+            .withColumn("terminal_label_lag_days", F.round(
+                F.col("lag_ms") / F.col("terminal_frauds") / F.lit(86_400_000.0), 4))
+            .drop("newest_fraud_day", "lag_ms"))
 
 
 def with_features(payments: DataFrame, history: DataFrame, labels: DataFrame,

@@ -360,15 +360,22 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from producer.generator import ALL_SCENARIOS, GeneratorOptions
-    from producer.history import LOCATION_MAP, LabelDelay, write_history
+    from producer.history import DEFAULT_MAX_DAYS, LOCATION_MAP, LabelDelay, write_history
     from producer.main import pick_names
     from producer.rule_params import load_scenario_params
 
     for name in ("days", "per_day", "users", "merchants"):
         if getattr(args, name) <= 0:
             raise PaystreamError(f"--{name.replace('_', '-')} must be positive")
-    if args.label_delay_days <= 0:
+    shape = args.label_delay_shape
+    mean_days = (args.label_delay_days if args.label_delay_days is not None
+                 else 3.0 if shape == "fixed" else 4.0)
+    max_days = (args.label_delay_max if args.label_delay_max is not None
+                else DEFAULT_MAX_DAYS[shape])
+    if mean_days <= 0:
         raise PaystreamError("--label-delay-days must be positive")
+    if max_days <= 0:
+        raise PaystreamError("--label-delay-max must be positive")
     start = (datetime.combine(args.start, datetime.min.time(), UTC) if args.start
              else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
              - timedelta(days=args.days))
@@ -377,18 +384,26 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
             seed=args.seed, fraud_rate=args.fraud_rate, fault_rate=0.0,
             scenarios=pick_names(args.scenarios, ALL_SCENARIOS, "scenarios"), start=start,
             step_seconds=86_400 / args.per_day, n_users=args.users, n_merchants=args.merchants,
-            params=load_scenario_params(settings.rules_file))
+            params=load_scenario_params(settings.rules_file),
+            varied_intensity=args.varied_intensity)
     except ValueError as error:
         raise PaystreamError(str(error)) from error
     payments = Path(args.file)
     labels = Path(args.labels) if args.labels else payments.with_name(
         payments.stem + "-chargebacks.csv")
+    unreported = (payments.with_name(payments.stem + "-unreported.csv")
+                  if args.unreported_share else None)
     _say(f"writing {args.days * args.per_day:,} payments from {start:%Y-%m-%d}")
     summary = write_history(payments, labels, options, args.days * args.per_day,
-                            LabelDelay(mean_days=args.label_delay_days))
-    print(f"wrote {summary.payments:,} payments ({summary.frauds:,} fraud) to {payments} and "
-          f"their chargebacks to {labels}; load them with: paystream import {payments} "
-          f"--map {LOCATION_MAP} --scenario-column scenario && paystream label {labels}")
+                            LabelDelay(mean_days=mean_days, max_days=max_days, shape=shape),
+                            args.unreported_share, unreported)
+    truth = (f" and the truth of {summary.unreported:,} frauds never reported to {unreported} "
+             f"(dated 2999-12-31: scored by a backtest, never known to a rule)"
+             if unreported else "")
+    load = f" && paystream label {unreported} --source truth" if unreported else ""
+    print(f"wrote {summary.payments:,} payments ({summary.frauds:,} fraud) to {payments}, "
+          f"their chargebacks to {labels}{truth}; load them with: paystream import {payments} "
+          f"--map {LOCATION_MAP} --scenario-column scenario && paystream label {labels}{load}")
     return 0
 
 
@@ -750,8 +765,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="share of draws that start or continue fraud (default 0.01)")
     made.add_argument("--scenarios", help="comma-separated (default all, with "
                                           "compromised_terminal and compromised_customer)")
-    made.add_argument("--label-delay-days", type=float, default=3.0,
-                      help="mean days after 1 day that a chargeback arrives (default 3)")
+    made.add_argument("--label-delay-shape", choices=("fixed", "lognormal"), default="fixed",
+                      help="how chargeback delays spread: fixed (1 day plus an exponential, "
+                           "the default) or lognormal (a longer tail)")
+    made.add_argument("--label-delay-days", type=float,
+                      help="fixed: mean days after 1 day that a chargeback arrives (default "
+                           "3); lognormal: the mean delay (default 4)")
+    made.add_argument("--label-delay-max", type=float,
+                      help="no chargeback later than this many days (default 30 fixed, 120 "
+                           "lognormal)")
+    made.add_argument("--unreported-share", type=_fraction, default=0.0,
+                      help="share of frauds never charged back (0..1, default 0): their truth "
+                           "goes to FILE-unreported.csv, dated 2999-12-31")
+    made.add_argument("--varied-intensity", action="store_true",
+                      help="a breached terminal makes 20-100 %% of its payments fraud, a "
+                           "cloned card spends 3-12 times the usual (each drawn once)")
     labels = add("label", cmd_label, "load a label file (transaction_id, label, date"
                  "[, scenario]) into gold.labels")
     labels.add_argument("file", nargs="?",

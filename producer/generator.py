@@ -87,6 +87,11 @@ class GeneratorOptions:
     n_users: int = 1_000_000
     n_merchants: int = 5_000
     params: ScenarioParams = field(default_factory=ScenarioParams)
+    varied_intensity: bool = False
+    """A breached terminal makes 20-100 % of its payments fraud (drawn per breach) instead of
+    all; a cloned card spends 3-12 times its owner's usual amount (drawn per card) instead of
+    5-12 times drawn per payment. Drawn apart: without it the stream is as before, byte for
+    byte."""
 
     def __post_init__(self) -> None:
         unknown = set(self.scenarios) - set(ALL_SCENARIOS)
@@ -156,6 +161,9 @@ class PaymentStream:
         self._scenario_ids = itertools.count(1)
         self._recent_legit: deque[ProducedRecord] = deque(maxlen=1024)
         self._compromised: dict[str, tuple[datetime, str]] = {}  # merchant -> (until, id)
+        self._intensity: dict[str, float] = {}  # merchant -> share of fraud (varied_intensity)
+        self._varied = random.Random(f"intensity-{options.seed}")
+        self._thinned = False
         self._scenario_id = ""
         self._last_paid = array("d", [-math.inf]) * self.population.n_users
         # A legit user never pays more than `velocity_max_payments` times per window.
@@ -260,7 +268,9 @@ class PaymentStream:
         event = self._legit_event(now)
         if self._compromised:
             breach = self._compromised.get(str(event["merchant_id"]))
-            if breach is not None and now < breach[0]:
+            if breach is not None and now < breach[0] and (
+                    not self.options.varied_intensity
+                    or self._varied.random() < self._intensity[str(event["merchant_id"])]):
                 return self._record(event, "compromised_terminal", breach[1])
         record = self._record(event, LEGIT)
         self._recent_legit.append(record)
@@ -274,8 +284,11 @@ class PaymentStream:
         scenario = self.rng.choice(self.options.scenarios)
         scenario_id = f"{scenario}-{next(self._scenario_ids)}"
         self._scenario_id = scenario_id
+        self._thinned = False
         planned = getattr(self, f"_plan_{scenario}")(now)
         first_time, first_event = planned[0]
+        if self._thinned:  # varied_intensity: this payment at a breached terminal is honest
+            return self._record(first_event, LEGIT)
         for moment, event in planned[1:]:
             record = self._record(event, scenario, scenario_id)
             heapq.heappush(self._pending, _Pending(moment, next(self._order), record))
@@ -387,8 +400,10 @@ class PaymentStream:
         return plan
 
     def _plan_compromised_terminal(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
-        """A skimmed card-present terminal: every payment there is fraud for 2 to 6 weeks. At most
-        one merchant in a hundred is breached at once; past that, this fraud joins a breach."""
+        """A skimmed card-present terminal: every payment there is fraud for 2 to 6 weeks (with
+        varied_intensity, each payment there is fraud with the breach's drawn share, 20 to
+        100 %, this one too). At most one merchant in a hundred is breached at once; past
+        that, this fraud joins a breach."""
         rng, population = self.rng, self.population
         active = [m for m, (until, _) in self._compromised.items() if now < until]
         terminals = [m for m in population.merchants if m.in_person]
@@ -400,6 +415,10 @@ class PaymentStream:
             merchant = rng.choice([m for m in terminals if m.merchant_id not in active])
             until = now + timedelta(days=rng.uniform(14, 42))
             self._compromised[merchant.merchant_id] = (until, self._scenario_id)
+            if self.options.varied_intensity:
+                self._intensity[merchant.merchant_id] = self._varied.uniform(0.2, 1.0)
+        if self.options.varied_intensity:
+            self._thinned = self._varied.random() >= self._intensity[merchant.merchant_id]
         local = [self.population.user(i) for i in rng.sample(range(population.n_users), 32)]
         user = next((u for u in local if u.home.name == merchant.city.name), local[0])
         amount = min(self._typical_eur(user, merchant), self._legit_cap_eur)
@@ -409,9 +428,11 @@ class PaymentStream:
     def _plan_compromised_customer(self, now: datetime) -> list[tuple[datetime, dict[str, object]]]:
         """A cloned card: for 1 to 6 days its payments, at the kind of merchants its owner uses,
         are 5 to 12 times the owner's usual amount (the mean ticket of the categories, scaled
-        by the owner's spend level), below the high_amount threshold."""
+        by the owner's spend level), below the high_amount threshold; with varied_intensity,
+        one multiple of 3 to 12 drawn for the card, each payment within 10 % of it."""
         rng = self.rng
         user = self._pick_legit_user(now)
+        multiple = self._varied.uniform(3, 12) if self.options.varied_intensity else 0.0
         count = rng.randint(3, 8)
         span = rng.uniform(1, 6) * 86_400
         offsets = self._offsets(count, span)
@@ -421,7 +442,10 @@ class PaymentStream:
             online = rng.random() < 0.5
             merchant = self._merchant_near(user.home, online=online)
             channel = "ecommerce" if online or not merchant.in_person else "pos"
-            amount = min(MEAN_TICKET_EUR * user.spend_factor * rng.uniform(5, 12),
+            times = rng.uniform(5, 12)
+            if multiple:
+                times = multiple * self._varied.uniform(0.9, 1.1)
+            amount = min(MEAN_TICKET_EUR * user.spend_factor * times,
                          float(self.params.high_amount_eur) * 0.9)
             plan.append((moment, self._event(moment, user, merchant, amount, channel,
                                              user.home)))

@@ -5,6 +5,11 @@ silver dates; each alert is joined to gold.labels by transaction_id. Per rule an
 alerts, alerts per day, true and false positives, precision, recall, alerted EUR and fraud
 EUR caught; per scenario where the labels name one. Nothing is written to gold.alerts or
 PostgreSQL. A transaction without a label counts as not fraud.
+
+The truth is every label in gold.labels, whatever its labelled_at; the behavioural features
+count a label only from its labelled_at on (lakehouse.behaviour). So the truth of frauds never
+reported (`paystream history --unreported-share`, loaded dated 2999-12-31) is scored here and
+known to no rule.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def behaviour_config(rules: dict[str, Rule], risk: RiskConfig,
     window = TerminalWindow.of(rules)
     high = rules.get("high_amount")
     return {
-        "delay_days": window.delay_days, "window_days": window.window_days,
+        "window_days": window.window_days,
         "baseline_skip_days": BASELINE_SKIP_DAYS,
         "category_factors": {mcc: factor_text(f) for mcc, f in sorted(factors.items())},
         "min_history": min_profile_history(rules),

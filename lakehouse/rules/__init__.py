@@ -107,6 +107,9 @@ def parse_rules(document: Any, source: str = "config/rules.yaml") -> dict[str, R
         if entry.get("severity") not in SEVERITIES:
             raise PaystreamError(f"rule {rule_id}: severity must be one of {', '.join(SEVERITIES)}")
         params = dict(entry.get("params") or {})
+        upgrade = getattr(module, "upgrade_params", None)
+        if upgrade is not None:
+            params = upgrade(params, source)
         try:
             module.Params.model_validate(params)
         except ValidationError as error:

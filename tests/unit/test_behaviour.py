@@ -24,7 +24,10 @@ from spark_jobs.risk_decisions import decide_payments
 START = datetime(2026, 9, 1, tzinfo=UTC)
 SCHEMA = ("transaction_id string, user_id string, merchant_id string, merchant_category string, "
           "amount_eur decimal(18,2), event_time timestamp, event_date date")
-WINDOW = TerminalWindow(delay_days=3, window_days=4)
+WINDOW = TerminalWindow(window_days=6)
+BREACH_ENDS = date(2026, 9, 28)
+"""m1's payments are fraud until then: its terminal fades out of risky_terminal after."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FACTORS = {"5411": 0.8657, "5814": 0.2309, "5732": 2.5}
 """Category factors other than the cold-start defaults (5732's is 5.3866 there), none for
 0000: with_features must use the ones it is given, 1.0 for a category they lack."""
@@ -32,7 +35,7 @@ RULES = {
     "amount_vs_profile": Rule("amount_vs_profile", "medium", True, {
         "multiple": 3.0, "min_history": 4, "min_amount_eur": "20.00"}),
     "risky_terminal": Rule("risky_terminal", "high", True, {
-        "delay_days": 3, "window_days": 4, "min_frauds": 2, "min_fraud_rate": 0.2}),
+        "window_days": 6, "min_frauds": 2, "min_fraud_rate": 0.2, "fade_days": 1}),
 }
 
 
@@ -50,11 +53,13 @@ def _payments() -> list[dict]:
 
 
 def _labels(payments: list[dict]) -> list[dict]:
-    """Payments at m1 are fraud; each label arrives 1 to 6 days later; a few m2 are legit."""
+    """Payments at m1 are fraud until BREACH_ENDS, a few at m3 all along; each label arrives 1
+    to 6 days later; a few m2 are legit."""
     rng = random.Random(16)
     labels = []
     for p in payments:
-        if p["merchant_id"] == "m1" and rng.random() < 0.8:
+        if ((p["merchant_id"] == "m1" and p["event_date"] < BREACH_ENDS and rng.random() < 0.8)
+                or (p["merchant_id"] == "m3" and rng.random() < 0.15)):
             labels.append({"transaction_id": p["transaction_id"], "label": "fraud",
                            "scenario": None, "labelled_at": p["event_time"] + timedelta(
                                days=rng.uniform(1, 6))})
@@ -62,6 +67,11 @@ def _labels(payments: list[dict]) -> list[dict]:
             labels.append({"transaction_id": p["transaction_id"], "label": "legit",
                            "scenario": None, "labelled_at": p["event_time"]})
     return labels
+
+
+def _ms(moment: datetime) -> int:
+    """Epoch milliseconds as Spark's unix_millis takes them (microseconds dropped)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
@@ -88,15 +98,22 @@ def _expected(p: dict, payments: list[dict], labels: list[dict]) -> dict:
     out["seconds_since_previous"] = (
         (p["event_time"] - max(q["event_time"] for q in earlier)).total_seconds()
         if earlier else None)
-    low = day - timedelta(days=WINDOW.delay_days + WINDOW.window_days)
-    high = day - timedelta(days=WINDOW.delay_days)
-    window = [q for q in payments if q["merchant_id"] == p["merchant_id"]
-              and low <= q["event_date"] < high]
-    fraud_known = {lab["transaction_id"] for lab in labels if lab["label"] == "fraud"
-                   and lab["labelled_at"] < datetime(day.year, day.month, day.day, tzinfo=UTC)}
-    out["terminal_payments"] = len(window)
-    out["terminal_frauds"] = sum(1 for q in window if q["transaction_id"] in fraud_known)
-    out["terminal_fraud_rate"] = (out["terminal_frauds"] / len(window) if window else None)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    known = {lab["transaction_id"]: lab["labelled_at"] for lab in labels
+             if lab["label"] == "fraud" and lab["labelled_at"] < start}
+    mine = [q for q in payments if q["merchant_id"] == p["merchant_id"]
+            and day - timedelta(days=WINDOW.window_days) <= q["event_date"] < day]
+    frauds = [q for q in mine if q["transaction_id"] in known]
+    newest = max((q["event_date"] for q in frauds), default=None)
+    out["terminal_frauds"] = len(frauds)
+    out["terminal_payments"] = sum(1 for q in mine if newest and q["event_date"] <= newest)
+    out["terminal_fraud_rate"] = (len(frauds) / out["terminal_payments"]
+                                  if out["terminal_payments"] else 0.0)
+    out["terminal_days_since_fraud"] = (day - newest).days if newest else None
+    lag_ms = sum(_ms(known[q["transaction_id"]]) - _ms(q["event_time"]) for q in frauds)
+    out["terminal_label_lag_days"] = (float(Decimal(repr(lag_ms / len(frauds) / 86_400_000.0))
+                                            .quantize(Decimal("0.0001"), ROUND_HALF_UP))
+                                      if frauds else None)
     out["category_factor"] = FACTORS.get(p["merchant_category"], 1.0)
     mean = (out["user_baseline_eur"] if out["user_baseline_eur"] is not None
             else out["user_mean_eur_30d"])
@@ -141,7 +158,7 @@ def test_behavioural_rules_flag_what_their_definitions_say(featured) -> None:  #
     by_rule: dict[str, set[str]] = {}
     for alert in alerts:
         by_rule.setdefault(alert["rule_id"], set()).add(alert["transaction_id"])
-    profile, terminal = set(), set()
+    profile, terminal, faded = set(), set(), set()
     for p in payments:
         if p["event_date"] < date(2026, 9, 20):
             continue
@@ -149,9 +166,12 @@ def test_behavioural_rules_flag_what_their_definitions_say(featured) -> None:  #
         if (e["user_payments_30d"] >= 4 and p["amount_eur"] >= 20
                 and p["amount_eur"] > e["user_expected_eur"] * Decimal("3.0")):
             profile.add(p["transaction_id"])
-        if e["terminal_frauds"] >= 2 and e["terminal_fraud_rate"] >= 0.2:
+        if (e["terminal_frauds"] >= 2 and e["terminal_fraud_rate"] >= 0.2
+                and e["terminal_days_since_fraud"] <= e["terminal_label_lag_days"] + 1):
             terminal.add(p["transaction_id"])
-    assert profile and terminal
+        elif e["terminal_frauds"] >= 2 and e["terminal_fraud_rate"] >= 0.2:
+            faded.add(p["transaction_id"])
+    assert profile and terminal and faded
     assert by_rule["amount_vs_profile"] == profile
     assert by_rule["risky_terminal"] == terminal
 

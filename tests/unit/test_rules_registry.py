@@ -38,9 +38,10 @@ def test_every_rule_module_declares_what_the_engines_need() -> None:
     assert sorted(STREAMED_RULES) == sorted(RULE_MODULES)
 
 
-def test_each_rule_without_behavioural_features_has_golden_cases_and_each_file_a_rule() -> None:
+def test_each_rule_but_amount_vs_profile_has_golden_cases_and_each_file_a_rule() -> None:
     golden = {path.stem for path in GOLDEN.glob("*.yaml")}
-    assert golden == set(RULE_MODULES) - set(BEHAVIOUR_RULES)
+    assert golden == set(RULE_MODULES) - {"amount_vs_profile"}
+    assert "risky_terminal" in golden and "risky_terminal" in BEHAVIOUR_RULES
     for path in GOLDEN.glob("*.yaml"):
         assert yaml.safe_load(path.read_text())["rule"] == path.stem
 
@@ -66,6 +67,31 @@ def test_a_bad_parameter_is_refused_in_one_line_naming_the_rule_and_field(
     message = str(refused.value)
     assert said in message and message.startswith("rules.yaml: rule ")
     assert "\n" not in message
+
+
+def test_an_old_rules_file_with_delay_days_loads_with_one_warning_naming_the_change(
+        caplog: pytest.LogCaptureFixture) -> None:
+    document = copy.deepcopy(SHIPPED)
+    document["rules"]["risky_terminal"]["params"] = {
+        "delay_days": 1, "window_days": 3, "min_frauds": 2, "min_fraud_rate": 0.2}
+    with caplog.at_level("WARNING"):
+        rules = parse_rules(document, "old-rules.yaml")
+        assert parse_rules(document, "old-rules.yaml") == rules  # read again: no second line
+    assert rules["risky_terminal"].params == {
+        "window_days": 3, "min_frauds": 2, "min_fraud_rate": 0.2, "fade_days": 1}
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert lines[0].startswith("old-rules.yaml: rule risky_terminal: delay_days ignored: ")
+    assert "known before the payment's day" in lines[0] and "fade_days" in lines[0]
+
+
+def test_the_shipped_risky_terminal_names_no_retired_parameter_and_loads_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        rules = load_rules()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert rules["risky_terminal"].params == {
+        "window_days": 10, "min_frauds": 3, "min_fraud_rate": 0.06, "fade_days": 0}
 
 
 def test_a_missing_parameter_unknown_rule_or_unreadable_file_is_refused(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def _rules():  # type: ignore[no-untyped-def]
     rules["amount_vs_profile"] = replace(rules["amount_vs_profile"], enabled=True, params={
         "multiple": 3.0, "min_history": 4, "min_amount_eur": "20.00"})
     rules["risky_terminal"] = replace(rules["risky_terminal"], enabled=True, params={
-        "delay_days": 3, "window_days": 4, "min_frauds": 2, "min_fraud_rate": 0.2})
+        "window_days": 6, "min_frauds": 2, "min_fraud_rate": 0.2, "fade_days": 1})
     return rules
 
 
@@ -64,11 +64,12 @@ def _payments() -> list[dict]:
 
 
 def _labels(payments: list[dict]) -> list[dict]:
-    """Most payments at m1 turn out fraud, each label 1 to 6 days after the payment."""
+    """Most payments at m1 until day 28 turn out fraud (then its terminal fades), each label 1
+    to 6 days after the payment."""
     rng = random.Random(22)
     out = []
     for p in payments:
-        if p["merchant_id"] == "m1" and rng.random() < 0.8:
+        if p["merchant_id"] == "m1" and _day(p["timestamp"]) < 28 and rng.random() < 0.8:
             moment = datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00"))
             out.append({"transaction_id": p["transaction_id"], "label": "fraud",
                         "merchant_id": "m1", "event_time": p["timestamp"],
@@ -176,13 +177,16 @@ def test_every_decision_equals_the_batch_decision(both) -> None:  # type: ignore
             c["name"] for c in d["contributions"]]
         features, row = json.loads(s["details"]), featured[d["transaction_id"]]
         for name in ("user_payments_30d", "user_payments_7d", "merchant_payments_7d",
-                     "terminal_payments", "terminal_frauds"):
+                     "terminal_payments", "terminal_frauds", "terminal_days_since_fraud"):
             assert features[name] == row[name], (d["transaction_id"], name)
         for name in ("user_mean_eur_30d", "user_max_eur_7d", "user_baseline_eur",
                      "user_expected_eur"):
             assert (features[name] and Decimal(features[name])) == row[name], (
                 d["transaction_id"], name)
         assert features["seconds_since_previous"] == pytest.approx(row["seconds_since_previous"])
+        for name in ("terminal_fraud_rate", "terminal_label_lag_days"):
+            assert features[name] == row[name], (d["transaction_id"], name)
+        assert features["terminal_fraud_rate"] is not None
 
 
 def test_behavioural_alerts_equal_the_batch_alerts(both) -> None:  # type: ignore[no-untyped-def]

@@ -32,13 +32,13 @@ public final class Behaviour {
   private Behaviour() {}
 
   /** The behaviour section of the processor's JSON config. */
-  public record Config(int delayDays, int windowDays, int baselineSkipDays,
+  public record Config(int windowDays, int baselineSkipDays,
                        Map<String, BigDecimal> factors,
                        int minHistory, Map<String, Double> ruleWeights,
                        double profileWeight, double terminalWeight, double fullRatio,
                        double fullRate, double review, double block, BigDecimal highAmount) {
     int historyDays() {
-      return Math.max(MAX_PROFILE_DAYS, delayDays + windowDays);
+      return Math.max(MAX_PROFILE_DAYS, windowDays);
     }
 
     static Config parse(JsonNode node) {
@@ -49,7 +49,7 @@ public final class Behaviour {
       node.get("rule_weights").properties()
           .forEach(e -> weights.put(e.getKey(), e.getValue().asDouble()));
       JsonNode high = node.get("high_amount_eur");
-      return new Config(node.get("delay_days").asInt(), node.get("window_days").asInt(),
+      return new Config(node.get("window_days").asInt(),
           node.get("baseline_skip_days").asInt(), factors,
           node.get("min_history").asInt(), weights, node.get("profile_weight").asDouble(),
           node.get("terminal_weight").asDouble(), node.get("full_ratio").asDouble(),
@@ -126,7 +126,8 @@ public final class Behaviour {
   /** What the state keeps per merchant: daily payment counts and the frauds labelled so far. */
   public static final class Terminal {
     final TreeMap<Long, Long> days = new TreeMap<>();
-    final Map<String, long[]> frauds = new HashMap<>();  // transaction -> {event day, label ms}
+    // transaction -> {event day, label ms, event ms}
+    final Map<String, long[]> frauds = new HashMap<>();
 
     void add(long ms, int historyDays) {
       long day = Math.floorDiv(ms, DAY_MS);
@@ -137,7 +138,7 @@ public final class Behaviour {
     /** A label: fraud adds the transaction, legit (a later word) removes it. */
     void label(String tx, boolean fraud, long eventMs, long labelledMs, int historyDays) {
       if (fraud) {
-        frauds.put(tx, new long[] {Math.floorDiv(eventMs, DAY_MS), labelledMs});
+        frauds.put(tx, new long[] {Math.floorDiv(eventMs, DAY_MS), labelledMs, eventMs});
       } else {
         frauds.remove(tx);
       }
@@ -157,7 +158,7 @@ public final class Behaviour {
       days.forEach((day, n) -> list.addArray().add(day).add(n));
       ObjectNode known = root.addObject();
       new TreeSet<>(frauds.keySet()).forEach(tx -> known.putArray(tx).add(frauds.get(tx)[0])
-          .add(frauds.get(tx)[1]));
+          .add(frauds.get(tx)[1]).add(frauds.get(tx)[2]));
       return root.toString();
     }
 
@@ -168,8 +169,11 @@ public final class Behaviour {
       }
       JsonNode root = read(text);
       root.get(0).forEach(n -> terminal.days.put(n.get(0).asLong(), n.get(1).asLong()));
-      root.get(1).properties().forEach(e -> terminal.frauds.put(e.getKey(),
-          new long[] {e.getValue().get(0).asLong(), e.getValue().get(1).asLong()}));
+      // A state written before the event time was kept: the event day's start stands in.
+      root.get(1).properties().forEach(e -> terminal.frauds.put(e.getKey(), new long[] {
+          e.getValue().get(0).asLong(), e.getValue().get(1).asLong(),
+          e.getValue().size() > 2 ? e.getValue().get(2).asLong()
+              : e.getValue().get(0).asLong() * DAY_MS}));
       return terminal;
     }
 
@@ -240,18 +244,34 @@ public final class Behaviour {
       }
       out.put("merchant_payments_" + days + "d", count);
     }
-    long far = day - config.delayDays() - config.windowDays();
-    long near = day - config.delayDays();
-    long payments = 0;
-    for (long n : merchant.days.subMap(far, true, near, false).values()) {
-      payments += n;
-    }
+    // The frauds known before the payment's day whose payment fell in the window's days.
+    long far = day - config.windowDays();
     long dayStartMs = day * DAY_MS;
-    long frauds = merchant.frauds.values().stream()
-        .filter(f -> f[0] >= far && f[0] < near && f[1] < dayStartMs).count();
+    long frauds = 0;
+    long newest = Long.MIN_VALUE;
+    long lagMs = 0;
+    for (long[] fraud : merchant.frauds.values()) {
+      if (fraud[0] >= far && fraud[0] < day && fraud[1] < dayStartMs) {
+        frauds++;
+        newest = Math.max(newest, fraud[0]);
+        lagMs += fraud[1] - fraud[2];
+      }
+    }
+    // The payments of the window's days up to the newest known fraud's: days the labels
+    // cannot cover yet do not dilute the rate.
+    long payments = 0;
+    if (frauds > 0) {
+      for (long n : merchant.days.subMap(far, true, newest, true).values()) {
+        payments += n;
+      }
+    }
     out.put("terminal_payments", payments);
     out.put("terminal_frauds", frauds);
-    out.put("terminal_fraud_rate", payments == 0 ? null : (double) frauds / payments);
+    out.put("terminal_fraud_rate", payments == 0 ? 0.0 : (double) frauds / payments);
+    out.put("terminal_days_since_fraud", frauds == 0 ? null : day - newest);
+    // Spark: round(sum(lag ms) / frauds / 86400000.0, 4), each division in double.
+    out.put("terminal_label_lag_days", frauds == 0 ? null
+        : roundHalfUp((double) lagMs / (double) frauds / (double) DAY_MS, 4));
     return out;
   }
 
@@ -287,18 +307,24 @@ public final class Behaviour {
     return details;
   }
 
-  /** The risky_terminal hit of a payment, or null. */
+  /** The risky_terminal hit of a payment, or null: enough known frauds at a high enough rate,
+   * the newest no older than the labels' mean lateness plus fade_days. */
   static Map<String, Object> riskyTerminal(Map<String, Object> f, KeyedRules.Rule rule) {
     Double rate = (Double) f.get("terminal_fraud_rate");
+    Long since = (Long) f.get("terminal_days_since_fraud");
+    Double lag = (Double) f.get("terminal_label_lag_days");
     if ((long) f.get("terminal_frauds") < rule.whole("min_frauds") || rate == null
-        || rate < rule.real("min_fraud_rate")) {
+        || rate < rule.real("min_fraud_rate") || since == null || lag == null
+        || since > lag + (double) rule.whole("fade_days")) {
       return null;
     }
     Map<String, Object> details = new LinkedHashMap<>();
     details.put("terminal_fraud_rate", roundHalfUp(rate, 4));
     details.put("terminal_frauds", f.get("terminal_frauds"));
     details.put("terminal_payments", f.get("terminal_payments"));
-    details.put("delay_days", rule.whole("delay_days"));
+    details.put("days_since_fraud", since);
+    details.put("label_lag_days", lag);
+    details.put("window_days", rule.whole("window_days"));
     return details;
   }
 

@@ -1,6 +1,7 @@
 package paystream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static paystream.Fixtures.DAY;
 import static paystream.Fixtures.HOUR;
@@ -21,7 +22,7 @@ class BehaviourTest {
   static final KeyedRules.Rule AMOUNT_VS_PROFILE =
       rule("multiple", "5.0", "min_history", "10", "min_amount_eur", "50.00");
   static final KeyedRules.Rule RISKY_TERMINAL =
-      rule("delay_days", "1", "window_days", "3", "min_frauds", "2", "min_fraud_rate", "0.2");
+      rule("window_days", "14", "min_frauds", "3", "min_fraud_rate", "0.06", "fade_days", "1");
 
   private static BigDecimal eur(String amount) {
     return new BigDecimal(amount);
@@ -37,11 +38,14 @@ class BehaviourTest {
     return out;
   }
 
-  private static Map<String, Object> terminalFeatures(long frauds, long payments) {
+  private static Map<String, Object> terminalFeatures(long frauds, long payments, Long since,
+                                                      Double lag) {
     Map<String, Object> out = new HashMap<>();
     out.put("terminal_frauds", frauds);
     out.put("terminal_payments", payments);
-    out.put("terminal_fraud_rate", payments == 0 ? null : (double) frauds / payments);
+    out.put("terminal_fraud_rate", payments == 0 ? 0.0 : (double) frauds / payments);
+    out.put("terminal_days_since_fraud", since);
+    out.put("terminal_label_lag_days", lag);
     return out;
   }
 
@@ -172,10 +176,11 @@ class BehaviourTest {
         behaviour()));
   }
 
-  // The terminal: payments of days D-4 to D-2 (3 days ending 1 day before) and frauds known then.
+  // The terminal: frauds on days D-14 to D-1 whose labels were known before day D began; the
+  // rate's payments are those of days D-14 up to the newest such fraud's day.
 
   @Test
-  void terminalFeaturesCountTheWindowThatEndsTheDelayBeforeThePaymentsDay() {
+  void withoutAKnownFraudTheRateIsZeroAndTheFadeFeaturesNull() {
     Behaviour.Terminal merchant = new Behaviour.Terminal();
     for (int back = 1; back <= 8; back++) {
       for (int i = 0; i < back; i++) {   // day D-k has k payments
@@ -186,50 +191,106 @@ class BehaviourTest {
     assertEquals(1L, f.get("merchant_payments_1d"));
     assertEquals(28L, f.get("merchant_payments_7d"));   // 1 + 2 + ... + 7
     assertEquals(36L, f.get("merchant_payments_30d"));  // 1 + 2 + ... + 8
-    assertEquals(9L, f.get("terminal_payments"));       // days D-4, D-3, D-2: 4 + 3 + 2
+    assertEquals(0L, f.get("terminal_payments"));
     assertEquals(0L, f.get("terminal_frauds"));
     assertEquals(0.0, f.get("terminal_fraud_rate"));
+    assertNull(f.get("terminal_days_since_fraud"));
+    assertNull(f.get("terminal_label_lag_days"));
   }
 
   @Test
   void onlyFraudsLabelledBeforeThePaymentsDayBeganCount() {
     Behaviour.Terminal merchant = new Behaviour.Terminal();
-    for (int i = 0; i < 10; i++) {
-      merchant.add(D - 2 * DAY + i, 30);
+    for (int back = 1; back <= 16; back++) {
+      for (int i = 0; i < 10; i++) {    // ten payments a day on days D-16 to D-1
+        merchant.add(D - back * DAY + i, 30);
+      }
     }
-    merchant.label("known", true, D - 2 * DAY, D - 1, 30);               // a millisecond before
-    merchant.label("at-start", true, D - 3 * DAY, D, 30);                 // labelled as the day began
-    merchant.label("in-delay", true, D - DAY, D - DAY + HOUR, 30);        // in the delay day
-    merchant.label("too-old", true, D - 5 * DAY, D - 4 * DAY, 30);        // before the window
-    merchant.label("edge", true, D - 4 * DAY, D - 4 * DAY + HOUR, 30);    // the window's first day
+    merchant.label("known", true, D - 3 * DAY, D - 1, 30);                // a millisecond before
+    merchant.label("at-start", true, D - 2 * DAY, D, 30);                 // labelled as the day began
+    merchant.label("yesterday", true, D - DAY, D - DAY + HOUR, 30);       // yesterday's, known
+    merchant.label("too-old", true, D - 15 * DAY, D - 14 * DAY, 30);      // before the window
+    merchant.label("edge", true, D - 14 * DAY, D - 13 * DAY, 30);         // the window's first day
     merchant.label("cleared", true, D - 2 * DAY, D - 2 * DAY, 30);
     merchant.label("cleared", false, D - 2 * DAY, D - DAY, 30);           // a later word: legit
-    Map<String, Object> f = Behaviour.terminalFeatures(merchant, D, behaviour());
-    assertEquals(2L, f.get("terminal_frauds"));       // "known" and "edge"
-    assertEquals(10L, f.get("terminal_payments"));
-    assertEquals(0.2, f.get("terminal_fraud_rate"));
+    merchant.label("today", true, D + HOUR, D + 2 * HOUR, 30);            // the payment's own day
+    Map<String, Object> f = Behaviour.terminalFeatures(merchant, D + 5 * HOUR, behaviour());
+    assertEquals(3L, f.get("terminal_frauds"));       // "known", "yesterday" and "edge"
+    assertEquals(140L, f.get("terminal_payments"));   // days D-14 to D-1, 10 a day
+    assertEquals(3.0 / 140, f.get("terminal_fraud_rate"));
+    assertEquals(1L, f.get("terminal_days_since_fraud"));
+    // lags: 3 days less 1 ms, 1 hour, 1 day: (4 days + 1 hour - 1 ms) / 3 = 1.3472 days
+    assertEquals(1.3472, f.get("terminal_label_lag_days"));
   }
 
   @Test
-  void aTerminalWithNoPaymentsInItsWindowHasNoRate() {
+  void paymentsAfterTheNewestKnownFraudsDayDoNotDiluteTheRate() {
     Behaviour.Terminal merchant = new Behaviour.Terminal();
-    merchant.add(D - DAY, 30);
-    assertNull(Behaviour.terminalFeatures(merchant, D, behaviour()).get("terminal_fraud_rate"));
+    for (int back = 1; back <= 10; back++) {
+      for (int i = 0; i < 4; i++) {     // four payments a day on days D-10 to D-1
+        merchant.add(D - back * DAY + i, 30);
+      }
+    }
+    merchant.label("a", true, D - 7 * DAY + 6 * HOUR, D - DAY, 30);
+    merchant.label("b", true, D - 6 * DAY, D - DAY, 30);
+    Map<String, Object> f = Behaviour.terminalFeatures(merchant, D, behaviour());
+    assertEquals(20L, f.get("terminal_payments"));    // days D-10 to D-6, not D-5 to D-1
+    assertEquals(0.1, f.get("terminal_fraud_rate"));
+    assertEquals(6L, f.get("terminal_days_since_fraud"));
+    assertEquals(5.375, f.get("terminal_label_lag_days"));  // (5.75 + 5) / 2
   }
 
-  // risky_terminal: at least 2 known frauds making at least 0.2 of the window's payments.
-
   @Test
-  void twoFraudsAtExactlyTheMinimumRateMakeARiskyTerminal() {
-    assertEquals(Map.of("terminal_fraud_rate", 0.2, "terminal_frauds", 2L,
-        "terminal_payments", 10L, "delay_days", 1L),
-        Behaviour.riskyTerminal(terminalFeatures(2, 10), RISKY_TERMINAL));
+  void aFraudLabelForAPaymentTheTerminalNeverCountedGivesARateOfZeroNotNull() {
+    Behaviour.Terminal merchant = new Behaviour.Terminal();
+    merchant.label("unseen", true, D - 3 * DAY, D - DAY, 30);
+    Map<String, Object> f = Behaviour.terminalFeatures(merchant, D, behaviour());
+    assertEquals(1L, f.get("terminal_frauds"));
+    assertEquals(0.0, f.get("terminal_fraud_rate"));
   }
 
   @Test
-  void oneFraudOrARateJustBelowTheMinimumIsNotRisky() {
-    assertNull(Behaviour.riskyTerminal(terminalFeatures(1, 1), RISKY_TERMINAL));
-    assertNull(Behaviour.riskyTerminal(terminalFeatures(2, 11), RISKY_TERMINAL));  // 0.1818
-    assertNull(Behaviour.riskyTerminal(terminalFeatures(0, 0), RISKY_TERMINAL));
+  void aTerminalsStateKeepsTheFraudsEventTimeThroughItsJsonRoundTrip() {
+    Behaviour.Terminal merchant = new Behaviour.Terminal();
+    merchant.add(D - 2 * DAY, 30);
+    merchant.label("a", true, D - 2 * DAY + HOUR, D - DAY, 30);
+    Behaviour.Terminal back = Behaviour.Terminal.decode(merchant.encode());
+    assertEquals(Behaviour.terminalFeatures(merchant, D, behaviour()),
+        Behaviour.terminalFeatures(back, D, behaviour()));
+    // A state written before the event time was kept decodes with the event day's start.
+    Behaviour.Terminal old = Behaviour.Terminal.decode(
+        "[[[" + (D / DAY - 2) + ",1]],{\"a\":[" + (D / DAY - 2) + "," + (D - DAY) + "]}]");
+    assertEquals(1.0, Behaviour.terminalFeatures(old, D, behaviour())
+        .get("terminal_label_lag_days"));
+  }
+
+  // risky_terminal: at least 3 known frauds making at least 0.06 of the payments they cover,
+  // the newest at most the labels' mean lag plus 1 day old.
+
+  @Test
+  void threeFraudsAtExactlyTheMinimumRateMakeARiskyTerminal() {
+    Map<String, Object> details = new LinkedHashMap<>();
+    details.put("terminal_fraud_rate", 0.06);
+    details.put("terminal_frauds", 3L);
+    details.put("terminal_payments", 50L);
+    details.put("days_since_fraud", 2L);
+    details.put("label_lag_days", 1.5);
+    details.put("window_days", 14L);
+    assertEquals(details,
+        Behaviour.riskyTerminal(terminalFeatures(3, 50, 2L, 1.5), RISKY_TERMINAL));
+  }
+
+  @Test
+  void twoFraudsOrARateJustBelowTheMinimumIsNotRisky() {
+    assertNull(Behaviour.riskyTerminal(terminalFeatures(2, 2, 1L, 1.0), RISKY_TERMINAL));
+    assertNull(Behaviour.riskyTerminal(terminalFeatures(3, 51, 1L, 1.0), RISKY_TERMINAL));
+    assertNull(Behaviour.riskyTerminal(terminalFeatures(0, 0, null, null), RISKY_TERMINAL));
+  }
+
+  @Test
+  void aTerminalFadesOnceItsNewestFraudIsOlderThanTheLabelsLagPlusFadeDays() {
+    assertNotNull(Behaviour.riskyTerminal(terminalFeatures(5, 10, 4L, 3.0), RISKY_TERMINAL));
+    assertNull(Behaviour.riskyTerminal(terminalFeatures(5, 10, 5L, 3.0), RISKY_TERMINAL));
+    assertNotNull(Behaviour.riskyTerminal(terminalFeatures(5, 10, 5L, 4.0), RISKY_TERMINAL));
   }
 }

@@ -86,9 +86,9 @@ final class Fixtures {
     return out;
   }
 
-  /** config/rules.yaml's behaviour and risk settings: delay 1 day, window 3 days, bands. */
+  /** config/rules.yaml's risk settings and a terminal window of 14 days (shipped: 10). */
   static Behaviour.Config behaviour() {
-    return new Behaviour.Config(1, 3, 7,
+    return new Behaviour.Config(14, 7,
         Map.of("5812", new BigDecimal("0.5"), "4722", new BigDecimal("3.25")), 10,
         Map.of("high_amount", 0.9, "velocity", 0.5, "card_testing", 0.9,
             "impossible_travel", 0.8, "compromised_merchant", 0.9, "amount_vs_profile", 0.6,
