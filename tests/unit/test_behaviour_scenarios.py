@@ -27,7 +27,8 @@ from tests.conftest import run_cli
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
-def _options(**overrides: object) -> GeneratorOptions:
+def behaviour_options(**overrides: object) -> GeneratorOptions:
+    """A small seeded population with the behavioural scenarios (the history tests' too)."""
     base: dict[str, object] = {
         "seed": 3, "fraud_rate": 0.02, "start": START, "step_seconds": 30.0, "n_users": 1_500,
         "n_merchants": 300, "scenarios": BEHAVIOUR_SCENARIOS, "params": load_scenario_params()}
@@ -40,7 +41,7 @@ def test_the_default_mix_leaves_the_behavioural_scenarios_out() -> None:
 
 
 def test_a_compromised_terminal_turns_every_payment_there_into_fraud_for_weeks() -> None:
-    records = [r for r, _ in zip(PaymentStream(_options()), range(60_000), strict=False)]
+    records = [r for r, _ in zip(PaymentStream(behaviour_options()), range(60_000), strict=False)]
     by_merchant: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for record in records:
         event = json.loads(record.value)
@@ -61,7 +62,7 @@ def test_a_compromised_terminal_turns_every_payment_there_into_fraud_for_weeks()
 
 
 def test_a_compromised_customer_spends_several_times_the_usual() -> None:
-    records = [r for r, _ in zip(PaymentStream(_options()), range(60_000), strict=False)]
+    records = [r for r, _ in zip(PaymentStream(behaviour_options()), range(60_000), strict=False)]
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         if record.scenario == "compromised_customer":
@@ -83,7 +84,8 @@ def test_the_history_keeps_the_truth_out_of_the_payments_and_delays_the_chargeba
         tmp_path: Path) -> None:
     delay = LabelDelay(min_days=1.0, mean_days=3.0, max_days=30.0)
     summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv",
-                            _options(scenarios=SCENARIOS + BEHAVIOUR_SCENARIOS), 20_000, delay)
+                            behaviour_options(scenarios=SCENARIOS + BEHAVIOUR_SCENARIOS),
+                            20_000, delay)
     with open(tmp_path / "h.csv") as handle:
         payments = list(csv.DictReader(handle))
     with open(tmp_path / "cb.csv") as handle:

@@ -10,7 +10,7 @@ import json
 import random
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,17 +25,8 @@ from producer.generator import (
 )
 from producer.history import UNREPORTED_DATE, LabelDelay, write_history
 from producer.population import MEAN_TICKET_EUR
-from producer.rule_params import load_scenario_params
 from tests.conftest import run_cli
-
-START = datetime(2026, 9, 1, tzinfo=UTC)
-
-
-def _options(**overrides: object) -> GeneratorOptions:
-    base: dict[str, object] = {
-        "seed": 3, "fraud_rate": 0.02, "start": START, "step_seconds": 30.0, "n_users": 1_500,
-        "n_merchants": 300, "scenarios": BEHAVIOUR_SCENARIOS, "params": load_scenario_params()}
-    return GeneratorOptions(**{**base, **overrides})  # type: ignore[arg-type]
+from tests.unit.test_behaviour_scenarios import behaviour_options
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -50,7 +41,7 @@ def _sha(path: Path) -> str:
 def test_the_default_history_is_byte_for_byte_what_it_was(tmp_path: Path) -> None:
     # Digests of the files main's generator wrote before these options existed.
     summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv",
-                            _options(scenarios=SCENARIOS + BEHAVIOUR_SCENARIOS), 20_000)
+                            behaviour_options(scenarios=SCENARIOS + BEHAVIOUR_SCENARIOS), 20_000)
     assert (summary.payments, summary.frauds, summary.unreported) == (20_000, 441, 0)
     assert _sha(tmp_path / "h.csv") == (
         "440d489a92da78627b9ca16973475248a2b42fc30b39b131b2436e260d3354d3")
@@ -73,7 +64,8 @@ def test_a_lognormal_delay_has_the_asked_mean_a_long_tail_and_its_cap() -> None:
 
 def test_the_history_s_chargebacks_follow_the_lognormal_delay(tmp_path: Path) -> None:
     delay = LabelDelay(mean_days=15.0, max_days=120.0, shape="lognormal")
-    summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv", _options(), 20_000, delay)
+    summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv", behaviour_options(),
+                            20_000, delay)
     when = {p["transaction_id"]: parse_event_time(p["timestamp"])
             for p in _rows(tmp_path / "h.csv")}
     late = [(datetime.fromisoformat(c["date"]) - when[c["transaction_id"]]).total_seconds()
@@ -85,8 +77,8 @@ def test_the_history_s_chargebacks_follow_the_lognormal_delay(tmp_path: Path) ->
 
 def test_unreported_frauds_get_no_chargeback_and_their_truth_is_dated_2999(
         tmp_path: Path) -> None:
-    full = write_history(tmp_path / "a.csv", tmp_path / "a-cb.csv", _options(), 20_000)
-    summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv", _options(), 20_000,
+    full = write_history(tmp_path / "a.csv", tmp_path / "a-cb.csv", behaviour_options(), 20_000)
+    summary = write_history(tmp_path / "h.csv", tmp_path / "cb.csv", behaviour_options(), 20_000,
                             unreported_share=0.25, unreported_path=tmp_path / "truth.csv")
     reported, truth = _rows(tmp_path / "cb.csv"), _rows(tmp_path / "truth.csv")
     assert summary.frauds == full.frauds == len(reported) + len(truth)
@@ -101,7 +93,7 @@ def test_unreported_frauds_get_no_chargeback_and_their_truth_is_dated_2999(
         c["transaction_id"] for c in reported}
     assert _sha(tmp_path / "a.csv") == _sha(tmp_path / "h.csv")
     with pytest.raises(ValueError, match="between 0 and 1"):
-        write_history(tmp_path / "x.csv", tmp_path / "x-cb.csv", _options(), 10,
+        write_history(tmp_path / "x.csv", tmp_path / "x-cb.csv", behaviour_options(), 10,
                       unreported_share=1.5, unreported_path=tmp_path / "x-t.csv")
 
 
@@ -131,10 +123,10 @@ def _breaches(options: GeneratorOptions, count: int) -> dict[str, tuple[int, int
 
 
 def test_varied_intensity_makes_a_breached_terminal_part_fraud_drawn_per_breach() -> None:
-    plain = _breaches(_options(scenarios=("compromised_terminal",), step_seconds=120.0), 40_000)
+    terminals_only = {"scenarios": ("compromised_terminal",), "step_seconds": 120.0}
+    plain = _breaches(behaviour_options(**terminals_only), 40_000)
     assert plain and all(frauds == total for frauds, total in plain.values())
-    varied = _breaches(_options(scenarios=("compromised_terminal",), step_seconds=120.0,
-                                varied_intensity=True), 40_000)
+    varied = _breaches(behaviour_options(**terminals_only, varied_intensity=True), 40_000)
     shares = [frauds / total for frauds, total in varied.values() if total >= 50]
     assert len(shares) >= 4
     assert all(0.1 <= s <= 1.0 for s in shares)
@@ -142,7 +134,7 @@ def test_varied_intensity_makes_a_breached_terminal_part_fraud_drawn_per_breach(
 
 
 def test_varied_intensity_gives_each_cloned_card_its_own_multiple_of_3_to_12() -> None:
-    options = _options(scenarios=("compromised_customer",), varied_intensity=True)
+    options = behaviour_options(scenarios=("compromised_customer",), varied_intensity=True)
     stream = PaymentStream(options)
     cards: dict[str, list[float]] = defaultdict(list)
     high = float(options.params.high_amount_eur) * 0.9
