@@ -54,6 +54,10 @@ class Catalog:
         """The checkpoint folder of a streaming query."""
         return self._under("_checkpoints", query)
 
+    def model(self, name: str, version: int) -> str:
+        """The folder of one version of a learned model (its MLlib pipeline)."""
+        return self._under("_models", name, f"v{version}")
+
     def sql_name(self, table: tables.Table | str) -> str:
         """The name a table gets in SQL, such as `silver_transactions`."""
         return str(table).replace(".", "_")

@@ -37,6 +37,9 @@ class RiskConfig:
     full_rate: float = 0.5
     review: float = 0.5
     block: float = 0.8
+    model_weight: float = 1.0
+    """What the live risk model adds at its review threshold, as a share of the review band
+    (spark_jobs.risk_model); no model is live until one is trained and promoted."""
 
 
 def load_risk(path: Path) -> RiskConfig:
@@ -58,12 +61,15 @@ def parse_risk(document: Any, source: str) -> RiskConfig:
             {k: float(v) for k, v in (section.get("rule_weights") or {}).items()},
             {k: float(v) for k, v in (section.get("feature_weights") or {}).items()},
             float(section.get("full_ratio", 10.0)), float(section.get("full_rate", 0.5)),
-            float(bands.get("review", 0.5)), float(bands.get("block", 0.8)))
+            float(bands.get("review", 0.5)), float(bands.get("block", 0.8)),
+            float(section.get("model_weight", 1.0)))
     except (TypeError, ValueError, AttributeError) as error:
         raise PaystreamError(f"{source}: risk: a weight or band is not a number ({error})") \
             from None
     if not 0 < config.review <= config.block <= 1:
         raise PaystreamError(f"{source}: risk.bands need 0 < review <= block <= 1")
+    if config.model_weight < 0:
+        raise PaystreamError(f"{source}: risk.model_weight must be 0 or more")
     if config.full_ratio <= 1 or config.full_rate <= 0:
         raise PaystreamError(f"{source}: risk.full_ratio must exceed 1, full_rate 0")
     return config

@@ -531,8 +531,9 @@ class PipelineSettings(BaseModel):
         description="How often the running stream reads the rules file for a new version")
     factors_poll_s: float = Field(
         default=30.0, gt=0,
-        description="How often the running stream looks for new category factors (a new "
-                    "version of gold.category_factors restarts the stateful query)")
+        description="How often the running stream looks for new category factors and a new "
+                    "risk model (a new version of gold.category_factors or a new champion of "
+                    "gold.risk_models restarts the stateful query)")
     instant_realtime: bool = Field(
         default=True,
         description="Run the instant query in real-time mode; false = 0-second micro-batches")

@@ -102,8 +102,22 @@ GOLD_CATEGORY_FACTORS = Table(
 """Per merchant category, what scales a user's usual spend to that category (`learned` from
 silver, or the cold-start `default`); each run replaces every row, so the table's Delta
 version is the version of the statistics."""
+GOLD_RISK_MODELS = Table(
+    "gold.risk_models", (),
+    "version INT, status STRING, trained_at TIMESTAMP, labels_known_at TIMESTAMP, "
+    "train_from DATE, train_to DATE, valid_from DATE, valid_to DATE, train_payments BIGINT, "
+    "train_frauds BIGINT, valid_payments BIGINT, valid_frauds BIGINT, threshold DOUBLE, "
+    "valid_auc_pr DOUBLE, valid_precision DOUBLE, valid_recall DOUBLE, "
+    "compared_precision DOUBLE, compared_recall DOUBLE, "
+    "champion_precision DOUBLE, champion_recall DOUBLE, "
+    "importances ARRAY<STRUCT<name: STRING, value: DOUBLE>>, path STRING, "
+    "decided_at TIMESTAMP, note STRING",
+    ("spark_jobs.risk_model_training",))
+"""The registry of learned risk models: one row per trained version with its periods, its
+out-of-time validation figures and its status (challenger, champion, retired, rejected); the
+stream, the backfill and the backtest score with the champion (spark_jobs.risk_model)."""
 
 TABLES = (BRONZE_TRANSACTIONS_RAW, SILVER_TRANSACTIONS, SILVER_QUARANTINE, GOLD_ALERTS,
           GOLD_USER_ACTIVITY_1M, GOLD_MERCHANT_ACTIVITY_1M, GOLD_DAILY_REPORT, GOLD_LABELS,
-          GOLD_CATEGORY_FACTORS)
+          GOLD_CATEGORY_FACTORS, GOLD_RISK_MODELS)
 """The lake's tables, in the order the data flows through them."""

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
 from lakehouse.errors import PaystreamError
@@ -356,7 +356,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     """Write a generated, labelled history to backtest on, and its delayed chargeback file."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
     from pathlib import Path
 
     from producer.generator import ALL_SCENARIOS, GeneratorOptions
@@ -484,7 +484,7 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     request = BacktestRequest(
         Path(args.rules) if args.rules else settings.rules_file, args.date_from, args.date_to,
         Path(args.compare) if args.compare else None, args.sweep,
-        Path(args.html) if args.html else None)
+        Path(args.html) if args.html else None, args.model, args.compare_model)
     check_request(request)  # a missing file or a wrong --sweep fails before Spark starts
     spark = build_spark_session(settings, app_name="paystream-backtest")
     try:
@@ -504,7 +504,6 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     """Choose rule parameters on a training period and report them on a later test period."""
-    from datetime import UTC, datetime
     from pathlib import Path
 
     from lakehouse.spark import build_spark_session
@@ -538,6 +537,39 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
     print(format_outcome(outcome, request))
     print(f"\ncandidate rules file: {outcome.out} (the live rules are unchanged)\n"
           f"report of both periods: {outcome.html}")
+    return 0
+
+
+def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
+    """Train, list, promote or retire the learned risk model (gold.risk_models)."""
+    from lakehouse.spark import build_spark_session
+    from spark_jobs import risk_model_training as training
+    from spark_jobs.risk_model import registry_rows
+
+    if args.action == "promote" and args.version is None:
+        raise PaystreamError("model promote needs --version N (`paystream model list`)")
+    spark = build_spark_session(settings, app_name="paystream-model")
+    try:
+        if args.action == "list":
+            print(training.format_registry(registry_rows(spark, settings)))
+        elif args.action == "retire":
+            version = training.retire(spark, settings)
+            print("no model is live" if version is None else
+                  f"risk model version {version} retired: the rules alone decide")
+        elif args.action == "promote":
+            print(training.format_verdict(training.promote_if_better(
+                spark, settings, args.version, _say, force=args.force)))
+        else:
+            periods = training.requested_periods(
+                spark, settings, args.train_from, args.train_to, args.valid_from, args.valid_to,
+                args.known_at)
+            trained = training.train_model(spark, settings, periods, _say)
+            print(training.describe(trained))
+            if not args.no_promote:
+                print(training.format_verdict(training.promote_if_better(
+                    spark, settings, trained.version, _say)))
+    finally:
+        spark.stop()
     return 0
 
 
@@ -646,6 +678,15 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{text} is not a date like 2026-11-29") from error
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a time like 2026-11-29T00:00:00Z") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _fraction(text: str) -> float:
@@ -815,9 +856,32 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--min-precision", type=float, default=0.7,
                       help="the objective: the highest recall at this precision or more "
                            "(default 0.7)")
+    trial.add_argument("--model", default="live", metavar="live|none|VERSION",
+                       help="the risk model the decisions are scored with (default live: the "
+                            "champion, when one is)")
+    trial.add_argument("--compare-model", metavar="live|none|VERSION",
+                       help="the same rules with another risk model, side by side")
     tune.add_argument("--rules", help="rules file to start from (default PAYSTREAM_RULES_FILE)")
     tune.add_argument("--out", help="candidate rules file (default "
                                     "$PAYSTREAM_HOME/tuned/rules-<time>.yaml)")
+    model = add("model", cmd_model, "train the learned risk model on labelled silver, list "
+                "the versions, promote one or retire the live one")
+    model.add_argument("action", choices=["train", "list", "promote", "retire"])
+    for name, told in (("train-from", "first day to learn from"),
+                       ("train-to", "last day to learn from"),
+                       ("valid-from", "first day of the out-of-time validation"),
+                       ("valid-to", "last day of the validation")):
+        model.add_argument(f"--{name}", type=_iso_date,
+                           help=f"train: {told} (YYYY-MM-DD; default: module docs, "
+                                "the newest 14 days left to mature)")
+    model.add_argument("--known-at", type=_iso_datetime,
+                       help="train: read labels as known at this time (default: the end of "
+                            "silver's newest day)")
+    model.add_argument("--no-promote", action="store_true",
+                       help="train: register the challenger without comparing it")
+    model.add_argument("--version", type=int, help="promote: the version to promote")
+    model.add_argument("--force", action="store_true",
+                       help="promote: even when it does not beat the champion")
     quarantine = add("quarantine", cmd_quarantine,
                      "list quarantined records by day and reason, or replay them to Kafka")
     quarantine.add_argument("action", choices=["list", "replay"])

@@ -15,7 +15,7 @@ known to no rule.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ from spark_jobs.gold_batch import batch_alerts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from spark_jobs.risk_model import LiveModel
 
 OVERALL = "(any rule)"
 FLAGGED = "decision:review+block"
@@ -136,15 +138,18 @@ def silver_range(spark: SparkSession, settings: Settings) -> tuple[date, date]:
 
 
 def labelled_payments(spark: SparkSession, settings: Settings, first: date,
-                      last: date) -> DataFrame:
-    """Silver payments in the range with `is_fraud` and `scenario` from gold.labels."""
+                      last: date, known_at: datetime | None = None) -> DataFrame:
+    """Silver payments in the range with `is_fraud` and `scenario` from gold.labels (only the
+    labels known at `known_at`, when given)."""
     from pyspark.sql import functions as F
 
     payments = delta.read_table(spark, Catalog(settings.lake_location), SILVER_TRANSACTIONS).where(
         F.col("event_date").between(F.lit(first), F.lit(last))).select(
         "transaction_id", "amount_eur", "event_date")
-    labels = gold_labels.read_labels(spark, settings).select("transaction_id", "label",
-                                                            "scenario")
+    labels = gold_labels.read_labels(spark, settings)
+    if known_at is not None:
+        labels = labels.where(F.col("labelled_at") <= F.lit(known_at))
+    labels = labels.select("transaction_id", "label", "scenario")
     return (payments.join(labels, "transaction_id", "left")
             .withColumn("is_fraud", F.coalesce(F.col("label") == "fraud", F.lit(False)))
             .drop("label"))
@@ -161,15 +166,18 @@ def _scored(frame: DataFrame, name: str, frauds: int, days: int) -> RuleScore:
 
 
 def run_backtest(spark: SparkSession, settings: Settings, rules: dict[str, Rule],
-                 first: date, last: date, risk: RiskConfig | None = None) -> BacktestReport:
+                 first: date, last: date, risk: RiskConfig | None = None,
+                 model: LiveModel | None = None,
+                 known_at: datetime | None = None) -> BacktestReport:
     """Score the enabled rules of `rules` over silver dates [first, last]; with `risk`, also
-    the risk decisions (review or block, and block alone)."""
+    the risk decisions (review or block, and block alone), scored by `model` too when given;
+    the truth: every label, or those known at `known_at`."""
     from pyspark.sql import functions as F
 
     from spark_jobs.gold_batch import featured_payments
     from spark_jobs.risk_decisions import decide_payments
 
-    truth = labelled_payments(spark, settings, first, last).persist()
+    truth = labelled_payments(spark, settings, first, last, known_at).persist()
     featured = (featured_payments(spark, settings, first, last, rules).localCheckpoint()
                 if risk is not None or any_behavioural(rules) else None)
     raised = batch_alerts(spark, settings, first, last, rules, featured).persist()
@@ -177,7 +185,7 @@ def run_backtest(spark: SparkSession, settings: Settings, rules: dict[str, Rule]
               .join(truth, "transaction_id").persist())
     flagged = None
     if risk is not None and featured is not None:
-        flagged = (decide_payments(featured, raised, rules, risk)
+        flagged = (decide_payments(featured, raised, rules, risk, model)
                    .where(F.col("decision") != "approve")
                    .select("transaction_id", "decision").join(truth, "transaction_id").persist())
     try:

@@ -15,6 +15,7 @@ from lakehouse.risk import load_risk
 from lakehouse.rules import load_rules
 from lakehouse.settings import Settings
 from spark_jobs import backtest, backtest_report
+from spark_jobs.risk_model import LiveModel, live_model, load_model
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,6 +31,11 @@ class BacktestRequest:
     compare: Path | None = None
     sweep: str | None = None
     html: Path | None = None
+    model: str = "live"
+    """The risk model the decisions are scored with: `live` (the champion, if any), `none`,
+    or a version of gold.risk_models."""
+    compare_model: str | None = None
+    """Another model (same words) to score the same rules with, side by side."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,34 @@ def check_request(request: BacktestRequest) -> None:
         backtest.with_param(load_rules(request.rules_file), target, values[0])
     if request.first and request.last and request.first > request.last:
         raise PaystreamError(f"--from {request.first} is after --to {request.last}")
+    for word in (request.model, request.compare_model):
+        if word is not None and word not in ("live", "none") and not word.isdigit():
+            raise PaystreamError(f"--model {word}: write live, none or a version number")
+    if request.compare is not None and request.compare_model is not None:
+        raise PaystreamError("--compare and --compare-model: choose one")
+
+
+def resolve_model(spark: SparkSession, settings: Settings, word: str) -> LiveModel | None:
+    """The model a --model word names: the champion (`live`, None without one), none, or a
+    registered version."""
+    if word == "none":
+        return None
+    if word == "live":
+        return live_model(spark, settings)
+    return load_model(spark, settings, int(word))
+
+
+def model_words(model: LiveModel | None, first: date, last: date) -> str:
+    """How a report names the model its decisions used, warning when the model was trained on
+    days of the range (pure)."""
+    if model is None:
+        return "decisions by the rules alone (no risk model)"
+    told = f"decisions with risk model version {model.version}"
+    if model.train_from and model.train_to:
+        told += f" (trained on {model.train_from} .. {model.train_to}"
+        inside = model.train_from <= last and first <= model.train_to
+        told += ": IN-SAMPLE, it learned from days of this range)" if inside else ")"
+    return told
 
 
 def run_backtest_job(spark: SparkSession, settings: Settings, request: BacktestRequest,
@@ -67,14 +101,23 @@ def run_backtest_job(spark: SparkSession, settings: Settings, request: BacktestR
     first, last = request.first or first, request.last or last
     say(f"backtesting {request.rules_file.name} over {first} .. {last}")
     risk = load_risk(request.rules_file)
-    report = backtest.run_backtest(spark, settings, rules, first, last, risk)
-    text = backtest_report.format_report(report)
-    extra: dict[str, Any] = {}
+    model = resolve_model(spark, settings, request.model)
+    report = backtest.run_backtest(spark, settings, rules, first, last, risk, model)
+    text = backtest_report.format_report(report) + "\n" + model_words(model, first, last)
+    extra: dict[str, Any] = {"model_version": model.version if model else None}
+    if request.compare_model is not None:
+        other = resolve_model(spark, settings, request.compare_model)
+        say(f"backtesting the same rules with model {request.compare_model}")
+        candidate = backtest.run_backtest(spark, settings, rules, first, last, risk, other)
+        text += ("\n\n" + backtest_report.format_comparison(report, candidate, None, None) + "\n"
+                 + "candidate: " + model_words(other, first, last))
+        extra["compare"] = {"model_version": other.version if other else None,
+                            "candidate": candidate.as_json()}
     if request.compare is not None:
         say(f"backtesting the candidate {request.compare.name}")
         candidate_rules = load_rules(request.compare)
         candidate = backtest.run_backtest(spark, settings, candidate_rules, first, last,
-                                          load_risk(request.compare))
+                                          load_risk(request.compare), model)
         base_ids = backtest.alert_ids(spark, settings, rules, first, last)
         other_ids = backtest.alert_ids(spark, settings, candidate_rules, first, last)
         added, dropped = len(other_ids - base_ids), len(base_ids - other_ids)

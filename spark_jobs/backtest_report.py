@@ -65,25 +65,27 @@ def format_report(report: BacktestReport) -> str:
     return "\n\n".join(lines)
 
 
-def format_comparison(base: BacktestReport, candidate: BacktestReport, added: int,
-                      dropped: int) -> str:
-    """Two rule sets side by side (shadow mode): per rule, then what the candidate changes."""
-    scores = {s.rule_id: s for s in candidate.rules}
+def format_comparison(base: BacktestReport, candidate: BacktestReport, added: int | None,
+                      dropped: int | None) -> str:
+    """Two rule sets (or models) side by side (shadow mode): per rule and decision band, then
+    what the candidate's rules change (None: the rules are the same)."""
+    scores = {s.rule_id: s for s in (*candidate.rules, *candidate.decisions)}
     rows = []
-    for rule in [*base.rules, base.overall]:
+    for rule in [*base.rules, base.overall, *base.decisions]:
         other = candidate.overall if rule.rule_id == base.overall.rule_id else scores.get(
             rule.rule_id)
         rows.append((rule.rule_id, f"{rule.alerts:,}", f"{other.alerts:,}" if other else "-",
                      _pct(rule.precision), _pct(other.precision) if other else "-",
                      _pct(rule.recall), _pct(other.recall) if other else "-"))
-    for rule_id in sorted(set(scores) - {s.rule_id for s in base.rules}):
+    for rule_id in sorted(set(scores) - {s.rule_id for s in (*base.rules, *base.decisions)}):
         other = scores[rule_id]
         rows.append((rule_id, "-", f"{other.alerts:,}", "-", _pct(other.precision), "-",
                      _pct(other.recall)))
-    return "\n\n".join([
-        table(rows, ("rule", "alerts", "candidate", "precision", "candidate", "recall",
-                     "candidate")),
-        f"the candidate adds {added:,} alerts and drops {dropped:,}"])
+    told = table(rows, ("rule", "alerts", "candidate", "precision", "candidate", "recall",
+                        "candidate"))
+    if added is None or dropped is None:
+        return told
+    return f"{told}\n\nthe candidate adds {added:,} alerts and drops {dropped:,}"
 
 
 def format_sweep(target: str, points: Sequence[tuple[Any, RuleScore]]) -> str:

@@ -25,7 +25,8 @@ MESSAGE_SCHEMA = (
     "transaction_id string, user_id string, merchant_id string, amount_eur string, "
     "event_time timestamp, decided_at timestamp, risk_score double, decision string, "
     "contributions array<struct<name:string,value:double>>, fired array<string>, "
-    "features map<string,string>, payment_kafka_time timestamp, rules_version string"
+    "features map<string,string>, payment_kafka_time timestamp, rules_version string, "
+    "model_version int, model_score double, model_reasons array<struct<name:string,value:double>>"
 )
 """A record on Kafka `decisions` (spark_jobs.stateful_alerts.to_topic_messages writes them)."""
 
@@ -44,7 +45,8 @@ def flagged(kafka_rows: DataFrame) -> DataFrame:
         "m.decided_at", "m.risk_score", "m.decision",
         F.to_json("m.contributions").alias("contributions"),
         F.to_json("m.fired").alias("fired"), F.to_json("m.features").alias("features"),
-        "m.rules_version")
+        "m.rules_version", "m.model_version", "m.model_score",
+        F.to_json("m.model_reasons").alias("model_reasons"))
 
 
 class DecisionSink:
@@ -58,7 +60,8 @@ class DecisionSink:
         rows = {r["transaction_id"]: (
             r["transaction_id"], r["user_id"], r["merchant_id"], r["amount_eur"],
             utc(r["event_time"]), utc(r["decided_at"]), r["risk_score"], r["decision"],
-            r["contributions"], r["fired"], r["features"], r["rules_version"])
+            r["contributions"], r["fired"], r["features"], r["rules_version"],
+            r["model_version"], r["model_score"], r["model_reasons"])
             for r in flagged(kafka_rows).collect()}
         postgres.upsert_decisions(self.settings, list(rows.values()))
 

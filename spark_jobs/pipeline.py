@@ -11,8 +11,8 @@ through Delta. With --available-now every query processes what is available and
 exits, in the order above (the catch-up mode tests use). Without it they run
 until SIGTERM or Ctrl-C, which stops them between batches, and the loop that
 watches them also watches the rules file (a new version restarts `instant` and
-`stateful` on its kept copy: lakehouse.rules_watch) and gold.category_factors (a
-new version restarts `stateful`).
+`stateful` on its kept copy: lakehouse.rules_watch), gold.category_factors and the
+champion of gold.risk_models (a new version of either restarts `stateful`).
 """
 
 from __future__ import annotations
@@ -220,9 +220,11 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
 
     watcher = RulesWatcher(live, settings.rules_versions_dir) if live else None
     next_poll = time.monotonic() + settings.pipeline.rules_poll_s
-    factors_seen = factors_version(spark, settings) if "stateful" in queries_to_run else None
-    # gold.category_factors gets a version a day (the reference_statistics DAG); the stateful
-    # query reads the factors when it starts, so a new version restarts it.
+    factors_seen = (reference_versions(spark, settings) if "stateful" in queries_to_run
+                    else None)
+    # gold.category_factors gets a version a day (the reference_statistics DAG), the risk model
+    # a champion now and then (risk_model_training); the stateful query reads both when it
+    # starts, so a new version of either restarts it.
     next_factors_poll = time.monotonic() + settings.pipeline.factors_poll_s
     try:
         for name in queries_to_run:
@@ -245,12 +247,12 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
                     switch_rules(spark, settings, change, running, wanted, start, say)
             if "stateful" in running and time.monotonic() >= next_factors_poll:
                 next_factors_poll = time.monotonic() + settings.pipeline.factors_poll_s
-                newest = factors_version(spark, settings)
+                newest = reference_versions(spark, settings)
                 if newest != factors_seen:
                     factors_seen = newest
                     took = restart_queries(spark, running, ["stateful"], ["stateful"], start)
-                    say(f"category factors: version {newest} live: stateful restarted in "
-                        f"{took:.1f} s")
+                    say(f"category factors version {newest[0]}, risk model version "
+                        f"{newest[1] or '(none)'} live: stateful restarted in {took:.1f} s")
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -263,6 +265,14 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
         for query in running.values():
             if query.isActive:
                 query.stop()
+
+
+def reference_versions(spark: SparkSession, settings: Settings) -> tuple[int | None, int | None]:
+    """What the stateful query reads when it starts: the version of gold.category_factors and
+    the live risk model's (None: none yet)."""
+    from spark_jobs.risk_model import champion_version
+
+    return factors_version(spark, settings), champion_version(spark, settings)
 
 
 def restart_queries(spark: SparkSession, running: dict[str, StreamingQuery],

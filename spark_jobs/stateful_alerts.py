@@ -23,7 +23,10 @@ keeps, and how a late payment re-judges later ones, is told in KeyedRules.java; 
 the alerts and decisions equal to the batch rules (lakehouse.rules, lakehouse.behaviour).
 The category factors are read from gold.category_factors (lakehouse.reference_stats) when the
 query starts, as the backfill and the backtest read them; the running pipeline restarts this
-query when the table gets a new version (spark_jobs.pipeline, pipeline.factors_poll_s).
+query when the table gets a new version (spark_jobs.pipeline, pipeline.factors_poll_s). So is
+the live risk model (the champion of gold.risk_models): when there is one, the decision rows
+leave the processor into spark_jobs.risk_model.score_decisions, the same function the batch
+decisions call, in the same query (MLlib's pipeline and ModelReasons.java run in the JVM).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from lakehouse.rules import (
 )
 from lakehouse.settings import Settings
 from lakehouse.stores import kafka
+from spark_jobs.risk_model import LiveModel, live_model, score_decisions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -217,6 +221,41 @@ def only_alerts(rows: DataFrame) -> DataFrame:
         *[c.split()[0] for c in ALERT_SCHEMA.split(", ")], "event_date")
 
 
+def scored_by_model(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> DataFrame:
+    """The processor's rows with the model in each decision (spark_jobs.risk_model): a
+    decision's features are read from its details, its fired rules and contributions from
+    their JSON, and written back as JSON; alert rows pass unchanged (one projection, so the
+    stateful operator runs once)."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.behaviour import FEATURE_COLUMNS
+
+    contribution = "array<struct<name:string,value:double>>"
+    features = F.from_json("details", "map<string,string>")
+    decision = F.col("kind") == "decision"
+    parsed = rows.withColumns({
+        **{name: features.getItem(name) for name in FEATURE_COLUMNS},
+        "fired_json": F.col("fired"),
+        "contributions_json": F.col("contributions"),
+        "rules_score": F.col("risk_score"), "rules_decision": F.col("decision"),
+        "fired": F.coalesce(F.from_json("fired", "array<string>"),
+                            F.array().cast("array<string>")),
+        "contributions": F.from_json("contributions", contribution),
+    })
+    scored = score_decisions(parsed, model, risk)
+    return scored.withColumns({
+        "fired": F.col("fired_json"),
+        "contributions": F.when(decision, F.to_json("contributions")).otherwise(
+            F.col("contributions_json")),
+        "risk_score": F.when(decision, F.col("risk_score")).otherwise(F.col("rules_score")),
+        "decision": F.when(decision, F.col("decision")).otherwise(F.col("rules_decision")),
+        "model_version": F.when(decision, F.col("model_version")),
+        "model_score": F.when(decision, F.col("model_score")),
+        "model_reasons": F.when(decision, F.to_json("model_reasons")),
+    }).drop(*FEATURE_COLUMNS, "fired_json", "contributions_json", "rules_score",
+            "rules_decision")
+
+
 def to_topic_messages(rows: DataFrame) -> DataFrame:
     """Processor rows as Kafka records with their topic: alerts to `alerts` (the alert sinks'
     format, spark_jobs.alert_sink.to_kafka_messages), decisions to `decisions`; one
@@ -224,6 +263,9 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     version = [c for c in ("rules_version",) if c in rows.columns]
+    model = ([F.col("model_version"), F.col("model_score"),
+              F.from_json("model_reasons", "array<struct<name:string,value:double>>").alias(
+                  "model_reasons")] if "model_version" in rows.columns else [])
     alert = F.to_json(F.struct(
         "alert_id", "rule_id", "severity", "transaction_id", "user_id", "merchant_id",
         F.col("amount_eur").cast("string").alias("amount_eur"), "event_time", "detected_at",
@@ -237,7 +279,7 @@ def to_topic_messages(rows: DataFrame) -> DataFrame:
             "contributions"),
         F.from_json("fired", "array<string>").alias("fired"),
         F.from_json("details", "map<string,string>").alias("features"), "payment_kafka_time",
-        *version))
+        *version, *model))
     is_alert = F.col("kind") == "alert"
     band = F.array(F.struct(F.lit("decision").alias("key"),
                             F.col("decision").cast("binary").alias("value")))
@@ -305,11 +347,14 @@ def start(spark: SparkSession, settings: Settings, available_now: bool) -> Strea
     labels = kafka.read_kafka_stream(spark, settings, "labels") if behaviour else None
     # Read once, when the query starts: the processor's config is fixed for its run.
     factors = load_category_factors(spark, settings).factors if behaviour else None
+    model = live_model(spark, settings) if risk is not None else None
     width = stage_width(settings)
     check_width(settings, width)
     rows = keyed_rows(source, rules, settings.pipeline.allowed_lateness_s, risk, labels, width,
                       fx_table(settings.fx_rates_file), factors).withColumn(
         "rules_version", F.lit(rules_watch.rules_version(settings.rules_file)))
+    if model is not None and risk is not None:
+        rows = scored_by_model(rows, model, risk)
     writer = alerts_topic_writer(to_topic_messages(rows), settings, QUERY_NAME, CHECKPOINT,
                                  topic=None)
     trigger = {"availableNow": True} if available_now else {"processingTime": "0 seconds"}

@@ -525,7 +525,7 @@ def upsert_alerts(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> None:
 DECISION_INSERT = (
     "INSERT INTO payments.decisions (transaction_id, user_id, merchant_id, amount_eur, "
     "event_time, decided_at, risk_score, decision, contributions, fired, features, "
-    "rules_version) VALUES %s "
+    "rules_version, model_version, model_score, model_reasons) VALUES %s "
     "ON CONFLICT (transaction_id) DO NOTHING"
 )
 
@@ -537,7 +537,7 @@ def upsert_decisions(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> Non
         return
     from psycopg2.extras import execute_values
 
-    safe = [postgres_row(row, json_columns=(8, 9, 10)) for row in rows]
+    safe = [postgres_row(row, json_columns=(8, 9, 10, 14)) for row in rows]
     with_postgres(settings,
                   lambda cur: execute_values(cur, DECISION_INSERT, safe, page_size=1000),
                   settings.pipeline.postgres_retry_s)
