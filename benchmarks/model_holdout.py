@@ -1,14 +1,16 @@
 """The learned risk model out of time and on held-out seeds (issue 24, item 5).
 
-On lakes `benchmarks.terminal_holdout prepare` made (50 days from 2026-09-01, labels loaded
-with their arrival times), for each lake: train a model on TRAIN with the labels known at
-KNOWN_AT, validate on VALID, promote it over the rules alone when better, then backtest the
-later TEST days (truth: every label) with the rules alone and with the model, and time the
-training. Run from the repository, with PAYSTREAM_JARS_DIR set:
+On lakes `benchmarks.terminal_holdout prepare` made (labels loaded with their arrival times),
+for each lake: the model is trained on the day the last TEST_DAYS days begin, with the labels
+known then (spark_jobs.risk_model_training.default_periods: the MATURITY_DAYS before that day
+left for labels to arrive, VALID_DAYS of validation before them, training on every day
+before), promoted over the rules alone when better on the validation days, and the TEST days
+(truth: every label) are backtested with the rules alone and with it; the training is timed.
+Run from the repository, with PAYSTREAM_JARS_DIR set:
 
-    python -m benchmarks.terminal_holdout prepare --root /tmp/ho --seeds 21,26 \\
-        --conditions fast,lognormal7
-    python -m benchmarks.model_holdout --root /tmp/ho --lakes 26-fast,26-lognormal7
+    python -m benchmarks.terminal_holdout prepare --root /tmp/ho --seeds 21,27 \\
+        --conditions lognormal7 --size large
+    python -m benchmarks.model_holdout --root /tmp/ho --lakes 27-lognormal7-large
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ import argparse
 import json
 import shutil
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-TRAIN = (date(2026, 9, 5), date(2026, 9, 21))
-VALID = (date(2026, 9, 22), date(2026, 9, 28))
-KNOWN_AT = datetime(2026, 10, 9, tzinfo=UTC)
-TEST = (date(2026, 10, 9), date(2026, 10, 20))
-"""The model is trained on 2026-10-09 with the labels known then, leaving the 10 days before
-it for the labels of the validation days to arrive, and judged on the 12 days after."""
+TEST_DAYS, MATURITY_DAYS, VALID_DAYS = 11, 9, 7
 
 
 def _say(text: str) -> None:
@@ -46,9 +44,9 @@ def measure(root: Path, lake_name: str) -> dict[str, Any]:
     from lakehouse.rules import load_rules
     from lakehouse.settings import load_settings
     from lakehouse.spark import build_spark_session
-    from spark_jobs.backtest import run_backtest
+    from spark_jobs.backtest import run_backtest, silver_range
     from spark_jobs.risk_model import live_model
-    from spark_jobs.risk_model_training import Periods, promote_if_better, train_model
+    from spark_jobs.risk_model_training import default_periods, promote_if_better, train_model
 
     lake = root / f"{lake_name}-model" / "lake"
     if lake.exists():
@@ -57,15 +55,21 @@ def measure(root: Path, lake_name: str) -> dict[str, Any]:
     settings = load_settings(lake_root=lake)
     spark = build_spark_session(settings, app_name="model-holdout")
     try:
+        first, last = silver_range(spark, settings)
+        test = (last - timedelta(days=TEST_DAYS - 1), last)
+        periods = default_periods(first, test[0] - timedelta(days=1),
+                                  datetime.combine(test[0], clock_time(), UTC), MATURITY_DAYS,
+                                  VALID_DAYS, train_days=(last - first).days)
         began = time.monotonic()
-        trained = train_model(spark, settings, Periods(*TRAIN, *VALID, KNOWN_AT), _say)
+        trained = train_model(spark, settings, periods, _say)
         seconds = time.monotonic() - began
         verdict = promote_if_better(spark, settings, trained.version, _say)
         rules, risk = load_rules(settings.rules_file), load_risk(settings.rules_file)
-        alone = run_backtest(spark, settings, rules, *TEST, risk)
+        alone = run_backtest(spark, settings, rules, *test, risk)
         model = live_model(spark, settings)
-        with_model = run_backtest(spark, settings, rules, *TEST, risk, model) if model else None
-        return {"lake": lake_name, "train_seconds": round(seconds, 1),
+        with_model = run_backtest(spark, settings, rules, *test, risk, model) if model else None
+        return {"lake": lake_name, "periods": periods, "test": test,
+                "train_seconds": round(seconds, 1),
                 "train_payments": trained.train_payments, "train_frauds": trained.train_frauds,
                 "threshold": trained.threshold.value,
                 "valid": {"precision": trained.threshold.precision,

@@ -32,6 +32,9 @@ from typing import Any
 
 START = date(2026, 9, 1)
 DAYS, PER_DAY, USERS, MERCHANTS, WARM_UP = 50, 2000, 1500, 300, 30
+SIZES = {"small": (DAYS, PER_DAY, USERS, MERCHANTS), "large": (60, 10_000, 8_000, 1_500)}
+"""prepare --size: days, payments a day, users, merchants (`large`, the issue's 60 days x
+10,000 payments, for benchmarks.model_holdout; its lakes are named SEED-CONDITION-large)."""
 SCENARIOS = ("compromised_terminal", "compromised_customer")
 CONDITIONS = {
     "fast": {"delay": {}, "varied": False, "unreported": 0.0},
@@ -55,7 +58,7 @@ def _settings(lake: Path) -> Any:
     return load_settings(lake_root=lake)
 
 
-def prepare(root: Path, seeds: list[int], conditions: list[str]) -> None:
+def prepare(root: Path, seeds: list[int], conditions: list[str], size: str = "small") -> None:
     """Generate each seed's histories, import the payments once per payment stream and load
     each condition's labels into a copy of that lake."""
     from lakehouse.history_files import parse_mapping
@@ -71,21 +74,23 @@ def prepare(root: Path, seeds: list[int], conditions: list[str]) -> None:
         for seed in seeds:
             for condition in conditions:
                 spec = CONDITIONS[condition]
-                folder = root / f"{seed}-{condition}"
+                days, per_day, users, merchants = SIZES[size]
+                suffix = "" if size == "small" else f"-{size}"
+                folder = root / f"{seed}-{condition}{suffix}"
                 if (folder / "done").exists():
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
                 options = GeneratorOptions(
                     seed=seed, fraud_rate=0.01, fault_rate=0.0, scenarios=SCENARIOS,
                     start=datetime.combine(START, datetime.min.time(), UTC),
-                    step_seconds=86_400 / PER_DAY, n_users=USERS, n_merchants=MERCHANTS,
+                    step_seconds=86_400 / per_day, n_users=users, n_merchants=merchants,
                     params=load_scenario_params(), varied_intensity=bool(spec["varied"]))
                 delay = LabelDelay(**spec["delay"])  # type: ignore[arg-type]
                 summary = write_history(folder / "h.csv", folder / "cb.csv", options,
-                                        DAYS * PER_DAY, delay, float(spec["unreported"]),  # type: ignore[arg-type]
+                                        days * per_day, delay, float(spec["unreported"]),  # type: ignore[arg-type]
                                         folder / "truth.csv")
                 _say(f"{seed} {condition}: {summary}")
-                base = root / f"{seed}-{'varied' if spec['varied'] else 'plain'}-lake"
+                base = root / f"{seed}-{'varied' if spec['varied'] else 'plain'}{suffix}-lake"
                 if not (base / "imported").exists():
                     t0 = time.monotonic()
                     run_import(spark, _settings(base / "lake"), ImportRequest(
@@ -246,11 +251,13 @@ def main() -> None:
     parser.add_argument("--rules", type=Path)
     parser.add_argument("--windows", default="7,10,14,21")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--size", choices=tuple(SIZES), default="small",
+                        help="prepare: the histories' size (SIZES)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     conditions = args.conditions.split(",")
     if args.mode == "prepare":
-        prepare(args.root, seeds, conditions)
+        prepare(args.root, seeds, conditions, args.size)
     elif args.mode == "score":
         score(args.root, seeds, conditions, args.rules, args.out)
     else:

@@ -11,7 +11,7 @@ weights live in the rules file's `risk:` section, beside the rules they weigh.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pyspark.sql import Column
 
 GRADED_FEATURES = ("amount_vs_profile_ratio", "terminal_fraud_rate")
+MODEL_REPLACES = ("rule:amount_vs_profile", "rule:risky_terminal", *GRADED_FEATURES)
+"""By default the live model's part replaces the behavioural parts of the score."""
 TOP_CONTRIBUTIONS = 3
 """How many contributions a decision carries as its explanation (Behaviour.java keeps 3 too)."""
 
@@ -40,6 +42,17 @@ class RiskConfig:
     model_weight: float = 1.0
     """What the live risk model adds at its review threshold, as a share of the review band
     (spark_jobs.risk_model); no model is live until one is trained and promoted."""
+    model_replaces: tuple[str, ...] = MODEL_REPLACES
+    """The parts (`rule:<id>` or a graded feature) the live model's part stands in for: the
+    model reads the same features and hits, so they are not counted twice."""
+
+    def without_replaced(self) -> RiskConfig:
+        """This config with the weights of the parts the model replaces set to 0."""
+        rules = {k: 0.0 if f"rule:{k}" in self.model_replaces else v
+                 for k, v in self.rule_weights.items()}
+        features = {k: 0.0 if k in self.model_replaces else v
+                    for k, v in self.feature_weights.items()}
+        return replace(self, rule_weights=rules, feature_weights=features)
 
 
 def load_risk(path: Path) -> RiskConfig:
@@ -62,12 +75,18 @@ def parse_risk(document: Any, source: str) -> RiskConfig:
             {k: float(v) for k, v in (section.get("feature_weights") or {}).items()},
             float(section.get("full_ratio", 10.0)), float(section.get("full_rate", 0.5)),
             float(bands.get("review", 0.5)), float(bands.get("block", 0.8)),
-            float(section.get("model_weight", 1.0)))
+            float(section.get("model_weight", 1.0)),
+            tuple(str(p) for p in section.get("model_replaces", MODEL_REPLACES) or ()))
     except (TypeError, ValueError, AttributeError) as error:
         raise PaystreamError(f"{source}: risk: a weight or band is not a number ({error})") \
             from None
     if not 0 < config.review <= config.block <= 1:
         raise PaystreamError(f"{source}: risk.bands need 0 < review <= block <= 1")
+    known = {f"rule:{r}" for r in config.rule_weights} | set(GRADED_FEATURES)
+    strange = set(config.model_replaces) - known
+    if strange:
+        raise PaystreamError(f"{source}: risk.model_replaces names {', '.join(sorted(strange))}"
+                             f" (known: {', '.join(sorted(known))})")
     if config.model_weight < 0:
         raise PaystreamError(f"{source}: risk.model_weight must be 0 or more")
     if config.full_ratio <= 1 or config.full_rate <= 0:

@@ -881,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train: register the challenger without comparing it")
     model.add_argument("--version", type=int, help="promote: the version to promote")
     model.add_argument("--force", action="store_true",
-                       help="promote: even when it does not beat the champion")
+                       help="promote: without comparing it to the champion")
     quarantine = add("quarantine", cmd_quarantine,
                      "list quarantined records by day and reason, or replay them to Kafka")
     quarantine.add_argument("action", choices=["list", "replay"])

@@ -10,9 +10,10 @@ to them and then:
 - `model_score` is the model's fraud probability, to 4 places;
 - the decision gains a contribution named `model`: `risk.model_weight` times the review band
   at the model's validation threshold, linear in the probability and capped at the weight
-  (so with weight 1 a payment the model alone flags reaches review; twice the threshold's
-  score ... block when the bands allow); the score becomes the rules' score plus it, capped at
-  1, and the band follows from the score as before;
+  (so with weight 1 a payment the model alone flags reaches review). It stands in for the
+  behavioural parts (`risk.model_replaces`: by default amount_vs_profile, risky_terminal and
+  the two graded features), whose features and hits the model reads; the score is the other
+  parts plus the model's, capped at 1, and the band follows from it as before;
 - `model_reasons` are the features that raised the model's margin most (ModelReasons.java,
   the path attribution of each tree), so the model's part is explained like the rules'.
 
@@ -126,16 +127,29 @@ def model_part(risk: RiskConfig, threshold: float, probability: Column) -> Colum
                    probability * F.lit(risk.model_weight * risk.review / threshold))
 
 
+def kept_parts(risk: RiskConfig) -> Column:
+    """The contributions (unrounded, largest first) of the parts of the rules' score the
+    model does not replace (risk.model_replaces), from a decision's fired rules, amount ratio
+    and terminal fraud rate."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.risk import contributions_column
+
+    return contributions_column(risk.without_replaced(), F.col("fired"),
+                                F.col("amount_vs_profile_ratio"),
+                                F.col("terminal_fraud_rate").cast("double"))
+
+
 def score_decisions(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> DataFrame:
-    """Decision rows (risk_score, decision, contributions array<struct<name, value>> as the
-    rules gave them, and with_model_features' inputs) scored by the model: model_version,
-    model_score, model_reasons, and risk_score, decision and contributions with the model's
-    part added (module docstring)."""
+    """Decision rows (fired array<string>, amount_vs_profile_ratio and with_model_features'
+    inputs) scored by the model: model_version, model_score, model_reasons, and risk_score,
+    decision and contributions from the parts the model does not replace plus its own
+    (module docstring)."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    from lakehouse.risk import decision_column
+    from lakehouse.risk import decision_column, rounded_contributions, score_column
 
     spark = rows.sparkSession
     featured = with_model_features(rows)
@@ -145,7 +159,8 @@ def score_decisions(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> Data
     probability = F.round(vector_to_array(F.col(PROBABILITY)).getItem(1), 4)
     part = F.round(model_part(risk, model.threshold, F.col("model_score")), 4)
     named = F.struct(F.lit("model").alias("name"), part.alias("value"))
-    merged = F.filter(F.array_append(F.col("contributions"), named),
+    kept = kept_parts(risk)
+    merged = F.filter(F.array_append(rounded_contributions(kept), named),
                       lambda p: p["value"] > 0)
     ordered = F.array_sort(merged, lambda a, b: F.when(a["value"] > b["value"], -1)
                            .when(a["value"] < b["value"], 1)
@@ -153,7 +168,8 @@ def score_decisions(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> Data
                            .when(a["name"] > b["name"], 1).otherwise(0))
     out = (reasons.withColumn("model_score", probability)
            .withColumn("model_version", F.lit(model.version))
-           .withColumn("risk_score", F.round(F.least(F.lit(1.0), F.col("risk_score") + part), 4))
+           .withColumn("risk_score",
+                       F.round(F.least(F.lit(1.0), score_column(kept) + part), 4))
            .withColumn("contributions", F.slice(ordered, 1, TOP_CONTRIBUTIONS)))
     out = out.withColumn("decision", decision_column(risk, F.col("risk_score")))
     return out.drop(VECTOR, RAW, PROBABILITY, PREDICTION,

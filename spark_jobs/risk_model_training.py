@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog import Catalog
 from lakehouse.errors import PaystreamError
-from lakehouse.risk import RiskConfig, load_risk
+from lakehouse.risk import RiskConfig, load_risk, score_column
 from lakehouse.rules import load_rules
 from lakehouse.settings import Settings
 from lakehouse.stores import delta
@@ -53,6 +53,7 @@ from spark_jobs.risk_model import (
     RETIRED,
     VECTOR,
     feature_column,
+    kept_parts,
     load_model,
     registry_rows,
     with_model_features,
@@ -119,8 +120,9 @@ def default_periods(first: date, last: date, known_at: datetime | None = None,
 def best_threshold(scored: Iterable[tuple[float, bool, float]], risk: RiskConfig,
                    candidates: int = 400) -> Threshold:
     """The model threshold whose decisions have the best F1 against the labels: each row is
-    (the model's probability, known fraud, the rules' score), a row is flagged when the rules'
-    score plus the model's part (spark_jobs.risk_model.model_part) reaches the review band;
+    (the model's probability, known fraud, the score of the parts the model does not replace),
+    a row is flagged when that score plus the model's part (spark_jobs.risk_model.model_part)
+    reaches the review band;
     thresholds tried at up to `candidates` quantiles of the probabilities (ties: the higher
     threshold) (pure)."""
     import numpy as np
@@ -166,11 +168,11 @@ def labelled_rows(spark: SparkSession, settings: Settings, first: date, last: da
     from spark_jobs.gold_batch import batch_alerts, featured_payments
     from spark_jobs.risk_decisions import decision_inputs
 
-    rules = load_rules(settings.rules_file)
+    rules, risk = load_rules(settings.rules_file), load_risk(settings.rules_file)
     featured = featured_payments(spark, settings, first, last, rules).localCheckpoint()
     alerts = batch_alerts(spark, settings, first, last, rules, featured)
-    inputs = with_model_features(decision_inputs(featured, alerts, rules,
-                                                 load_risk(settings.rules_file)))
+    inputs = with_model_features(decision_inputs(featured, alerts, rules, risk)).withColumn(
+        "kept_score", score_column(kept_parts(risk)))
     known = (gold_labels.read_labels(spark, settings)
              .where((F.col("label") == "fraud") & (F.col("labelled_at") <= F.lit(known_at)))
              .select("transaction_id", F.lit(True).alias("is_fraud")))
@@ -179,7 +181,7 @@ def labelled_rows(spark: SparkSession, settings: Settings, first: date, last: da
             .withColumn("is_fraud", fraud)
             .withColumn("label", fraud.cast("double"))
             .withColumn("weight", F.when(fraud, F.lit(FRAUD_WEIGHT)).otherwise(F.lit(1.0)))
-            .select("transaction_id", "event_date", "is_fraud", "label", "weight", "risk_score",
+            .select("transaction_id", "event_date", "is_fraud", "label", "weight", "kept_score",
                     *(feature_column(name) for name in MODEL_FEATURES)))
 
 
@@ -208,11 +210,11 @@ def validation_figures(model: Any, rows: DataFrame,
     from pyspark.sql import functions as F
 
     scored = model.transform(rows).select(
-        "is_fraud", "label", RAW, "risk_score",
+        "is_fraud", "label", RAW, "kept_score",
         F.round(vector_to_array(F.col(PROBABILITY)).getItem(1), 4).alias("p")).persist()
     try:
-        triples = [(float(r["p"]), bool(r["is_fraud"]), float(r["risk_score"]))
-                   for r in scored.select("p", "is_fraud", "risk_score").collect()]
+        triples = [(float(r["p"]), bool(r["is_fraud"]), float(r["kept_score"]))
+                   for r in scored.select("p", "is_fraud", "kept_score").collect()]
         auc_pr = BinaryClassificationEvaluator(rawPredictionCol=RAW, labelCol="label",
                                                metricName="areaUnderPR").evaluate(scored)
     finally:
@@ -347,7 +349,8 @@ def promote_if_better(spark: SparkSession, settings: Settings, version: int,
                       say: Callable[[str], None] = lambda _: None,
                       force: bool = False) -> Verdict:
     """Backtest the decisions on the challenger's validation period with the champion (or the
-    rules alone) and with it; promote it when its review+block F1 is higher (or `force`)."""
+    rules alone) and with it; promote it when its review+block F1 is higher. `force`: promote
+    it without the comparison (by hand)."""
     from spark_jobs import backtest, backtest_report
 
     registry = [_row_values(r) for r in registry_rows(spark, settings)]
@@ -355,33 +358,38 @@ def promote_if_better(spark: SparkSession, settings: Settings, version: int,
     if row is None:
         raise PaystreamError(f"risk model version {version} is not registered")
     champion = next((r for r in registry if r["status"] == CHAMPION), None)
+    before = int(champion["version"]) if champion else None
+    if force:
+        write_registry(spark, settings, with_status(
+            registry, version, CHAMPION, datetime.now(UTC), "promoted by hand, not compared"))
+        return Verdict(version, CHAMPION, (None, None), (None, None), before,
+                       "promoted by hand: no comparison was run")
     rules, risk = load_rules(settings.rules_file), load_risk(settings.rules_file)
     first, last, known_at = row["valid_from"], row["valid_to"], row["labels_known_at"]
     if known_at.tzinfo is None:
         known_at = known_at.replace(tzinfo=UTC)
-    label = f"version {champion['version']}" if champion else "the rules alone"
+    label = f"version {before}" if champion else "the rules alone"
     say(f"backtesting {first} .. {last} with {label}")
     base = backtest.run_backtest(spark, settings, rules, first, last, risk,
-                                 model=(load_model(spark, settings, int(champion["version"]))
-                                        if champion else None), known_at=known_at)
+                                 model=load_model(spark, settings, before) if before else None,
+                                 known_at=known_at)
     say(f"backtesting {first} .. {last} with version {version}")
     candidate = backtest.run_backtest(spark, settings, rules, first, last, risk,
                                       model=load_model(spark, settings, version),
                                       known_at=known_at)
     old = next(d for d in base.decisions if d.rule_id == backtest.FLAGGED)
     new = next(d for d in candidate.decisions if d.rule_id == backtest.FLAGGED)
-    better = f1(new.precision, new.recall) > f1(old.precision, old.recall)
-    status = CHAMPION if better or force else REJECTED
+    status = CHAMPION if f1(new.precision, new.recall) > f1(old.precision, old.recall) \
+        else REJECTED
     note = (f"review+block F1 {f1(new.precision, new.recall):.3f} against "
-            f"{f1(old.precision, old.recall):.3f} with {label}"
-            + (" (promoted by hand)" if force and not better else ""))
+            f"{f1(old.precision, old.recall):.3f} with {label}")
     write_registry(spark, settings, with_status(
         registry, version, status, datetime.now(UTC), note,
         compared_precision=new.precision, compared_recall=new.recall,
         champion_precision=old.precision, champion_recall=old.recall))
     text = backtest_report.format_comparison(base, candidate, None, None)
     return Verdict(version, status, (new.precision, new.recall), (old.precision, old.recall),
-                   int(champion["version"]) if champion else None, text)
+                   before, text)
 
 
 def retire(spark: SparkSession, settings: Settings) -> int | None:

@@ -81,9 +81,13 @@ def _day(text: str) -> int:
     return (datetime.fromisoformat(text.replace("Z", "+00:00")) - START).days
 
 
-def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # type: ignore[no-untyped-def]
-    """Run the stateful query's rows over the days, returning its decisions and alerts."""
-    from spark_jobs.stateful_alerts import keyed_rows
+def _stream(spark, payments: list[dict], labels: list[dict], folder: Path, model):  # type: ignore[no-untyped-def]
+    """Run the stateful query's rows over the days, scored by `model` as the pipeline does,
+    returning its decisions (the processor's own score, band and contributions kept as
+    java_*) and alerts."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.stateful_alerts import keyed_rows, scored_by_model
 
     sources = {name: folder / name for name in ("transactions", "labels")}
     for path in sources.values():
@@ -94,6 +98,9 @@ def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # t
     name = f"behaviour_{uuid.uuid4().hex[:8]}"
     rows = keyed_rows(streams["transactions"], _rules(), LATENESS_S, load_risk(RULES_PATH),
                       streams["labels"], factors=FACTORS)
+    rows = scored_by_model(rows.withColumns({
+        "java_risk_score": F.col("risk_score"), "java_decision": F.col("decision"),
+        "java_contributions": F.col("contributions")}), model, load_risk(RULES_PATH))
     query = (rows.writeStream.format("memory").queryName(name).outputMode("update")
              .option("checkpointLocation", str(folder / "checkpoint")).start())
     offsets = {0: 0, 1: 0}
@@ -130,8 +137,13 @@ def _stream(spark, payments: list[dict], labels: list[dict], folder: Path):  # t
 
 
 def _batch(spark, payments: list[dict], labels: list[dict]):  # type: ignore[no-untyped-def]
-    """The batch's decisions and alerts over the same payments and labels."""
+    """The batch's decisions and alerts over the same payments and labels, a model trained on
+    them (every label) and the batch's decisions scored by it."""
     from pyspark.sql import functions as F
+
+    from spark_jobs.risk_decisions import decision_inputs
+    from spark_jobs.risk_model import LiveModel, with_model_features
+    from spark_jobs.risk_model_training import fit
 
     rules, risk = _rules(), load_risk(RULES_PATH)
     frame = spark.createDataFrame(
@@ -152,28 +164,37 @@ def _batch(spark, payments: list[dict], labels: list[dict]):  # type: ignore[no-
     alerts = evaluate_rules(frame, plain, F.current_timestamp()).unionByName(
         evaluate_rules(featured, behavioural, F.current_timestamp()))
     decisions = decide_payments(featured, alerts, rules, risk).collect()
-    return decisions, alerts.collect(), {r["transaction_id"]: r for r in featured.collect()}
+    fraud = {lab["transaction_id"] for lab in labels}
+    is_fraud = F.col("transaction_id").isin(sorted(fraud))
+    training = with_model_features(decision_inputs(featured, alerts, rules, risk)).withColumns(
+        {"label": is_fraud.cast("double"), "weight": F.lit(1.0)})
+    model = LiveModel(7, 0.6, fit(training))
+    scored = decide_payments(featured, alerts, rules, risk, model).collect()
+    return (decisions, alerts.collect(), {r["transaction_id"]: r for r in featured.collect()},
+            model, scored)
 
 
 @pytest.fixture(scope="module")
 def both(spark, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     payments = _payments()
     labels = _labels(payments)
-    streamed = _stream(spark, payments, labels, tmp_path_factory.mktemp("behaviour"))
-    return streamed, _batch(spark, payments, labels)
+    batch = _batch(spark, payments, labels)
+    streamed = _stream(spark, payments, labels, tmp_path_factory.mktemp("behaviour"), batch[3])
+    return streamed, batch
 
 
 def test_every_decision_equals_the_batch_decision(both) -> None:  # type: ignore[no-untyped-def]
-    streamed, (decisions, _, featured) = both
+    streamed, (decisions, _, featured, _, _) = both
     stream = {r["transaction_id"]: r for r in streamed if r["kind"] == "decision"}
     assert len(stream) == len(decisions) == 900
     assert {d["decision"] for d in decisions} >= {"approve", "review", "block"}
     for d in decisions:
         s = stream[d["transaction_id"]]
-        assert s["risk_score"] == pytest.approx(d["risk_score"], abs=1e-4), d["transaction_id"]
-        assert (s["decision"], json.loads(s["fired"])) == (d["decision"], list(d["fired"]))
+        assert s["java_risk_score"] == pytest.approx(d["risk_score"], abs=1e-4), d[
+            "transaction_id"]
+        assert (s["java_decision"], json.loads(s["fired"])) == (d["decision"], list(d["fired"]))
         assert s["amount_vs_profile_ratio"] == pytest.approx(d["amount_vs_profile_ratio"])
-        assert [c["name"] for c in json.loads(s["contributions"])] == [
+        assert [c["name"] for c in json.loads(s["java_contributions"])] == [
             c["name"] for c in d["contributions"]]
         features, row = json.loads(s["details"]), featured[d["transaction_id"]]
         for name in ("user_payments_30d", "user_payments_7d", "merchant_payments_7d",
@@ -189,8 +210,27 @@ def test_every_decision_equals_the_batch_decision(both) -> None:  # type: ignore
         assert features["terminal_fraud_rate"] is not None
 
 
+def test_the_models_decisions_in_the_stream_equal_the_batchs(both) -> None:  # type: ignore[no-untyped-def]
+    streamed, (rules_only, _, _, model, scored) = both
+    stream = {r["transaction_id"]: r for r in streamed if r["kind"] == "decision"}
+    assert len(scored) == 900
+    before = {d["transaction_id"]: d["decision"] for d in rules_only}
+    changed = 0
+    for d in scored:
+        s = stream[d["transaction_id"]]
+        assert (s["model_version"], d["model_version"]) == (model.version, model.version)
+        assert s["model_score"] == d["model_score"], d["transaction_id"]
+        assert (s["risk_score"], s["decision"]) == (d["risk_score"], d["decision"])
+        assert json.loads(s["contributions"]) == [c.asDict() for c in d["contributions"]]
+        assert json.loads(s["model_reasons"]) == [r.asDict() for r in d["model_reasons"]]
+        changed += d["decision"] != before[d["transaction_id"]]
+    assert changed > 0, "the model changed no decision: the test proves nothing"
+    assert any(c["name"] == "model" for d in scored for c in d["contributions"])
+    assert all(r["kind"] == "decision" or r["model_version"] is None for r in streamed)
+
+
 def test_behavioural_alerts_equal_the_batch_alerts(both) -> None:  # type: ignore[no-untyped-def]
-    streamed, (_, alerts, _) = both
+    streamed, (_, alerts, _, _, _) = both
     stream = {(r["rule_id"], r["transaction_id"], r["details"]) for r in streamed
               if r["kind"] == "alert" and r["rule_id"] in BEHAVIOUR_RULES}
     batch = {(a["rule_id"], a["transaction_id"], a["details"]) for a in alerts
