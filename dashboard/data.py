@@ -111,6 +111,22 @@ def backtest_reports(folder: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: str(d["made_at"]), reverse=True)
 
 
+RISK_MODELS_SQL = (
+    "SELECT version, status, train_from || ' .. ' || train_to AS \"trained on\", "
+    "valid_from || ' .. ' || valid_to AS \"validated on\", labels_known_at AS \"labels as of\", "
+    "threshold, compared_precision AS \"decisions precision\", "
+    "compared_recall AS \"decisions recall\", champion_precision AS \"before precision\", "
+    "champion_recall AS \"before recall\", valid_auc_pr AS \"PR AUC\", note "
+    "FROM gold_risk_models ORDER BY version DESC")
+"""gold.risk_models as the Backtests page lists it: the decisions' precision and recall on the
+validation days with the model, and before it (the champion then, or the rules alone)."""
+
+
+def risk_models(lake_root: str) -> pd.DataFrame:
+    """The registered risk models, newest first (empty before the first is trained)."""
+    return lake_frame(lake_root, RISK_MODELS_SQL)
+
+
 def rule_precision(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of postgres.dispositions_per_day_and_rule with their precision: confirmed /
     (confirmed + cleared), empty when nothing was judged (pure)."""

@@ -82,7 +82,9 @@ def parse_risk(document: Any, source: str) -> RiskConfig:
             from None
     if not 0 < config.review <= config.block <= 1:
         raise PaystreamError(f"{source}: risk.bands need 0 < review <= block <= 1")
-    known = {f"rule:{r}" for r in config.rule_weights} | set(GRADED_FEATURES)
+    from lakehouse.rules import RULE_MODULES
+
+    known = {f"rule:{r}" for r in (*RULE_MODULES, *config.rule_weights)} | set(GRADED_FEATURES)
     strange = set(config.model_replaces) - known
     if strange:
         raise PaystreamError(f"{source}: risk.model_replaces names {', '.join(sorted(strange))}"

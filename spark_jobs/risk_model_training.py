@@ -73,6 +73,10 @@ FRAUD_WEIGHT = 5.0
 """How much a known fraud weighs in training against a payment not known as fraud."""
 
 
+class TooLittleHistory(PaystreamError):
+    """Silver or its known frauds are too few to train a model on yet."""
+
+
 @dataclass(frozen=True)
 class Periods:
     """The training and validation periods and when the labels are read as of."""
@@ -110,7 +114,7 @@ def default_periods(first: date, last: date, known_at: datetime | None = None,
     train_to = valid_from - timedelta(days=1)
     train_from = max(first, train_to - timedelta(days=train_days - 1))
     if train_to < first:
-        raise PaystreamError(
+        raise TooLittleHistory(
             f"silver holds {first} .. {last}: too short for {maturity_days} days of label "
             f"maturity, {valid_days} of validation and training before them")
     at = known_at or datetime.combine(last + timedelta(days=1), time(), UTC)
@@ -304,7 +308,7 @@ def train_model(spark: SparkSession, settings: Settings, periods: Periods,
         counts = train.agg(F.count("*"), F.sum(F.col("is_fraud").cast("int"))).collect()[0]
         train_payments, train_frauds = int(counts[0]), int(counts[1] or 0)
         if train_frauds < MIN_TRAIN_FRAUDS:
-            raise PaystreamError(
+            raise TooLittleHistory(
                 f"{train_frauds} frauds known at {periods.known_at:%Y-%m-%d %H:%M} in "
                 f"{periods.train_from} .. {periods.train_to}: a model needs "
                 f"{MIN_TRAIN_FRAUDS}; load labels (`paystream label`) or widen the period")
@@ -474,3 +478,25 @@ def format_verdict(verdict: Verdict) -> str:
         f"{_pct(new[1])} with version {verdict.version}; {_pct(old[0])}, {_pct(old[1])} with "
         f"{before}",
         f"version {verdict.version} is now {verdict.status}", "", verdict.text])
+
+
+def run_scheduled(spark: SparkSession, settings: Settings, now: datetime | None = None,
+                  say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """What the `risk_model_training` DAG runs: train a challenger on the default periods with
+    the labels known now, and promote it when it beats the champion. A lake too young to
+    train on (periods, known frauds) is told, not failed: {"trained": False, "reason": ...}."""
+    from spark_jobs.backtest import silver_range
+
+    at = now or datetime.now(UTC)
+    try:
+        first, last = silver_range(spark, settings)
+        periods = default_periods(first, min(last, at.date()), at)
+        trained = train_model(spark, settings, periods, say)
+    except TooLittleHistory as error:
+        return {"trained": False, "reason": str(error)}
+    verdict = promote_if_better(spark, settings, trained.version, say)
+    return {"trained": True, "version": trained.version, "status": verdict.status,
+            "threshold": trained.threshold.value, "seconds": round(trained.seconds, 1),
+            "validation": {"precision": trained.threshold.precision,
+                           "recall": trained.threshold.recall, "auc_pr": trained.auc_pr},
+            "compared": {"challenger": verdict.challenger, "before": verdict.champion}}

@@ -1,4 +1,5 @@
-"""Backtests: the reports `paystream backtest` and the `rule_backtest` DAG stored."""
+"""Backtests: the learned risk models (champion and challengers, gold.risk_models) and the
+reports `paystream backtest` and the `rule_backtest` DAG stored."""
 
 from pathlib import Path
 
@@ -9,6 +10,19 @@ from dashboard import data
 
 st.title("Backtests")
 settings = data.settings()
+
+st.subheader("Risk models: champion and challengers")
+models = data.risk_models(str(settings.lake_location))
+if models.empty:
+    st.caption("No risk model yet: `paystream model train` (or the `risk_model_training` DAG) "
+               "learns one from the labelled lake; until one is promoted the rules alone "
+               "decide.")
+else:
+    st.dataframe(models, hide_index=True, column_config={
+        name: st.column_config.NumberColumn(format="percent")
+        for name in models.columns if name.endswith(("precision", "recall"))})
+
+st.subheader("Backtest reports")
 reports = data.backtest_reports(settings.home / "backtests")
 if not reports:
     st.info("No backtest yet. Run `paystream backtest` (after `paystream import` of a labelled "
@@ -20,7 +34,10 @@ listing = pd.DataFrame([{
     "rules file": Path(r["rules_file"]).name,
     "range": f"{r['first']} .. {r['last']}", "alerts": r["overall"]["alerts"],
     "precision": r["overall"]["precision"], "recall": r["overall"]["recall"],
-    "compared with": Path(r["compare"]["rules_file"]).name if r.get("compare") else "",
+    "risk model": r.get("model_version") or "",
+    "compared with": (Path(r["compare"]["rules_file"]).name if "rules_file" in r["compare"]
+                      else f"model {r['compare']['model_version'] or 'none'}")
+    if r.get("compare") else "",
     "sweep": r["sweep"]["target"] if r.get("sweep") else ""} for r in reports])
 st.dataframe(listing, hide_index=True, column_config={
     "precision": st.column_config.NumberColumn(format="percent"),

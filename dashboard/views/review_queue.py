@@ -58,6 +58,11 @@ else:
             st.success(f"{chosen['transaction_id']}: {verdict.replace('_', ' ')}")
             st.rerun()
     with right:
+        if chosen["model_version"] is not None and not pd.isna(chosen["model_version"]):
+            st.markdown(f"**Risk model version {int(chosen['model_version'])}**: fraud "
+                        f"probability {chosen['model_score']:.2f}; what raised it most")
+            st.dataframe(pd.DataFrame(chosen["model_reasons"] or [], columns=["name", "value"]),
+                         hide_index=True)
         st.markdown("**Features at decision time**")
         st.json(chosen["features"] or {})
 

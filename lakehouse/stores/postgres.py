@@ -285,7 +285,8 @@ def record_dq_results(dsn: str, rows: Iterable[Sequence[Any]]) -> None:
 
 REVIEW_QUEUE = """
 SELECT d.transaction_id, d.risk_score, d.decision, d.amount_eur, d.user_id, d.merchant_id,
-       d.event_time, d.decided_at, d.fired, d.contributions, d.features
+       d.event_time, d.decided_at, d.fired, d.contributions, d.features, d.model_version,
+       d.model_score, d.model_reasons
 FROM payments.decisions d
 LEFT JOIN payments.alert_dispositions a ON a.transaction_id = d.transaction_id
 WHERE a.transaction_id IS NULL

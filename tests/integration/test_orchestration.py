@@ -24,7 +24,8 @@ from tests.integration.conftest import Lake
 pytestmark = pytest.mark.integration
 
 DAG_IDS = {"kafka_topic_setup", "data_quality", "daily_backfill_report", "lakehouse_maintenance",
-           "rule_backtest", "dispositions_to_labels", "quarantine_replay", "reference_statistics"}
+           "rule_backtest", "dispositions_to_labels", "quarantine_replay", "reference_statistics",
+           "risk_model_training"}
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EVENTS = 4_000
 
@@ -126,6 +127,16 @@ def test_rule_backtest_dag_stores_a_report_of_the_batch_rules(lake: Lake) -> Non
         f"event_date = '{day}'")
     assert document["overall"]["alerts"] == gold.select("transaction_id").distinct().count() > 0
     assert Path(document["html"]).exists()
+
+
+def test_risk_model_training_dag_says_why_a_young_lake_trains_no_model(lake: Lake) -> None:
+    from spark_jobs.risk_model import registry_rows
+
+    run = _dag("risk_model_training").test()
+    assert run.state == "success"
+    (task,) = [ti for ti in run.get_task_instances() if ti.task_id == "train_and_compare"]
+    assert task.state == "success"
+    assert registry_rows(lake.spark, lake.settings) == []
 
 
 def _report(lake: Lake, day: date) -> dict[str, Any]:

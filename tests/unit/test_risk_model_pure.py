@@ -144,3 +144,13 @@ def test_every_model_feature_has_its_own_column() -> None:
     assert len(set(MODEL_FEATURES)) == len(MODEL_FEATURES)
     assert len({feature_column(n) for n in MODEL_FEATURES}) == len(MODEL_FEATURES)
     assert "fired_risky_terminal" in FIRED_FEATURES
+
+
+def test_the_model_replaces_only_parts_the_score_has() -> None:
+    risk = parse_risk({"risk": {"rule_weights": {"velocity": 0.5, "risky_terminal": 0.6},
+                                "feature_weights": {"terminal_fraud_rate": 0.4}}}, "r.yaml")
+    kept = risk.without_replaced()
+    assert kept.rule_weights == {"velocity": 0.5, "risky_terminal": 0.0}
+    assert kept.feature_weights == {"terminal_fraud_rate": 0.0}
+    with pytest.raises(PaystreamError, match="model_replaces names rule:nope"):
+        parse_risk({"risk": {"model_replaces": ["rule:nope"]}}, "r.yaml")
