@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from lakehouse.catalog import Catalog
@@ -43,6 +44,7 @@ class E2EReport:
     lake_batch_ms: tuple[float, float, int]
     query_rates: dict[str, float]
     stage_tasks: dict[str, list[tuple[int, list[str]]]]
+    model_from: str | None = None
 
     def lines(self) -> list[str]:
         """The report, one figure per line."""
@@ -68,6 +70,8 @@ class E2EReport:
                                           for name, rate in sorted(self.query_rates.items())),
             *[f"{name:<14} last batch: {stage_summary(stages)}"
               for name, stages in sorted(self.stage_tasks.items())],
+            (f"risk model     the champion of {self.model_from}, scored in the stateful query"
+             if self.model_from else "risk model     none (the rules alone decide)"),
             "target: >= 3,000 events/s end to end now, 10,000 the goal",
         ]
 
@@ -261,8 +265,9 @@ def stage_summary(stages: list[tuple[int, list[str]]]) -> str:
 
 
 def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
-              lake_rows: int = 0) -> E2EReport:
-    """Run the pipeline under a steady load and measure it."""
+              lake_rows: int = 0, model_from: Path | None = None) -> E2EReport:
+    """Run the pipeline under a steady load and measure it; with `model_from` (a lake with a
+    champion risk model), the decisions are scored by that model."""
     from deltalake import DeltaTable
     from pyspark.sql import functions as F
 
@@ -285,6 +290,10 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
                                 extra_threads=realtime_threads(settings))
     if lake_rows:
         prefill_silver(spark, settings, lake_rows)
+    if model_from is not None:
+        from spark_jobs.risk_model_training import adopt_champion
+
+        adopt_champion(spark, settings, load_settings(lake_root=model_from))
     stop = threading.Event()
     runner = threading.Thread(target=run_pipeline, args=(spark, settings, LAYERS, False),
                               kwargs={"stop": stop}, daemon=True)
@@ -367,7 +376,8 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     processed = silver_rows - lake_rows
     return E2EReport(rate, duration_s, sent, processed, processed / elapsed if elapsed else 0,
                      caught_up, len(pg), _latency_by_family({"postgres": pg, "topic": topic}),
-                     ceiling, lake_rows, _lake_batches(settings, started_ms), rates, stages)
+                     ceiling, lake_rows, _lake_batches(settings, started_ms), rates, stages,
+                     str(model_from) if model_from else None)
 
 
 def _latency_by_family(

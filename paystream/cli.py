@@ -280,12 +280,16 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                   f"{query.duckdb_s:6.2f} s   ({query.ratio:.2f}x)")
         return 0
     if args.target == "e2e":
+        from pathlib import Path
+
         from benchmarks.e2e import bench_e2e
 
         _say(f"bench e2e: {args.rate:,.0f} events/s for {args.duration:.0f} s through the "
              "whole pipeline; this takes a few minutes")
         for line in bench_e2e(settings, rate=args.rate, duration_s=args.duration,
-                              lake_rows=args.lake_rows).lines():
+                              lake_rows=args.lake_rows,
+                              model_from=Path(args.model_from) if args.model_from else None
+                              ).lines():
             print(line)
         return 0
     _say(f"bench produce: {args.count:,} events per figure; this takes a minute")
@@ -919,6 +923,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--duration", type=float, default=60, help="e2e: seconds to send")
     bench.add_argument("--lake-rows", type=int, default=0,
                        help="e2e: first fill silver with this many older rows (batch cost vs size)")
+    bench.add_argument("--model-from", metavar="LAKE",
+                       help="e2e: score the decisions with the champion risk model of this lake "
+                            "(copied into the bench's lake)")
     bench.add_argument("--count", type=int, default=200_000, help="events per figure")
     bench.add_argument("--partitions", type=int, default=6, help="partitions of the bench topic")
     bench.add_argument("--seed", type=int, default=42)

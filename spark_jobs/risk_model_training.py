@@ -189,8 +189,9 @@ def labelled_rows(spark: SparkSession, settings: Settings, first: date, last: da
                     *(feature_column(name) for name in MODEL_FEATURES)))
 
 
-def fit(rows: DataFrame) -> Any:
-    """An MLlib PipelineModel (VectorAssembler, GBTClassifier) fitted on labelled rows."""
+def fit(rows: DataFrame, trees: int = TREES) -> Any:
+    """An MLlib PipelineModel (VectorAssembler, GBTClassifier of `trees` trees) fitted on
+    labelled rows."""
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import GBTClassifier
     from pyspark.ml.feature import VectorAssembler
@@ -199,7 +200,7 @@ def fit(rows: DataFrame) -> Any:
                                 outputCol=VECTOR)
     classifier = GBTClassifier(
         featuresCol=VECTOR, labelCol="label", weightCol="weight", predictionCol=PREDICTION,
-        maxIter=TREES, maxDepth=DEPTH, stepSize=STEP, subsamplingRate=SUBSAMPLE,
+        maxIter=trees, maxDepth=DEPTH, stepSize=STEP, subsamplingRate=SUBSAMPLE,
         minInstancesPerNode=MIN_LEAF, seed=SEED)
     classifier.setRawPredictionCol(RAW).setProbabilityCol(PROBABILITY)
     return Pipeline(stages=[assembler, classifier]).fit(rows)
@@ -290,8 +291,9 @@ class Trained:
 
 
 def train_model(spark: SparkSession, settings: Settings, periods: Periods,
-                say: Callable[[str], None] = lambda _: None) -> Trained:
-    """Train, validate and register a challenger over `periods` (module docstring)."""
+                say: Callable[[str], None] = lambda _: None, trees: int = TREES) -> Trained:
+    """Train, validate and register a challenger of `trees` trees over `periods` (module
+    docstring)."""
     import time as clock
 
     from pyspark.sql import functions as F
@@ -313,7 +315,7 @@ def train_model(spark: SparkSession, settings: Settings, periods: Periods,
                 f"{periods.train_from} .. {periods.train_to}: a model needs "
                 f"{MIN_TRAIN_FRAUDS}; load labels (`paystream label`) or widen the period")
         say(f"training on {train_payments:,} payments ({train_frauds:,} known frauds)")
-        model = fit(train)
+        model = fit(train, trees)
         threshold, auc_pr, valid_payments, valid_frauds = validation_figures(
             model, valid, load_risk(settings.rules_file))
     finally:
@@ -500,3 +502,23 @@ def run_scheduled(spark: SparkSession, settings: Settings, now: datetime | None 
             "validation": {"precision": trained.threshold.precision,
                            "recall": trained.threshold.recall, "auc_pr": trained.auc_pr},
             "compared": {"challenger": verdict.challenger, "before": verdict.champion}}
+
+
+def adopt_champion(spark: SparkSession, settings: Settings, source: Settings) -> int:
+    """Make the champion of another lake (`source`) this lake's champion: its pipeline copied
+    under this lake's models, its row registered with where it came from; its version here."""
+    from pyspark.ml import PipelineModel
+
+    theirs = next((_row_values(r) for r in registry_rows(spark, source)
+                   if r["status"] == CHAMPION), None)
+    if theirs is None:
+        raise PaystreamError(f"the lake {source.lake_location} has no champion risk model")
+    registry = [_row_values(r) for r in registry_rows(spark, settings)]
+    version = next_version(registry)
+    path = Catalog(settings.lake_location).model(MODEL_NAME, version)
+    PipelineModel.load(theirs["path"]).write().overwrite().save(path)
+    note = f"adopted from {source.lake_location} version {theirs['version']}"
+    registry.append({**theirs, "version": version, "path": path, "status": CHALLENGER})
+    write_registry(spark, settings, with_status(registry, version, CHAMPION, datetime.now(UTC),
+                                                note))
+    return version

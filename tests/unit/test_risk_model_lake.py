@@ -36,6 +36,8 @@ from tests.unit.test_stream_behaviour import START, _labels, _payments
 
 KNOWN_AT = datetime(2026, 9, 30, tzinfo=UTC)
 """Training day: a label that arrived after it is unknown to the model."""
+TREES = 8
+"""Fewer trees than the product's: the wiring, the registry and the credits are the same."""
 PERIODS = Periods(date(2026, 9, 1), date(2026, 9, 18), date(2026, 9, 19), date(2026, 9, 24),
                   KNOWN_AT)
 
@@ -77,7 +79,7 @@ def lake(spark, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: 
 
 @pytest.fixture(scope="module")
 def trained(spark, lake: Settings):  # type: ignore[no-untyped-def]
-    first = train_model(spark, lake, PERIODS)
+    first = train_model(spark, lake, PERIODS, trees=TREES)
     verdict = promote_if_better(spark, lake, first.version, force=True)
     return first, verdict
 
@@ -113,7 +115,7 @@ def test_the_trained_model_is_registered_with_its_figures(spark, lake: Settings,
 
 
 def test_a_new_champion_retires_the_old_one(spark, lake: Settings, trained) -> None:  # type: ignore[no-untyped-def]
-    second = train_model(spark, lake, PERIODS)
+    second = train_model(spark, lake, PERIODS, trees=TREES)
     verdict = promote_if_better(spark, lake, second.version)
     rows = {int(r["version"]): r for r in registry_rows(spark, lake)}
     better = verdict.status == CHAMPION

@@ -168,7 +168,7 @@ def _batch(spark, payments: list[dict], labels: list[dict]):  # type: ignore[no-
     is_fraud = F.col("transaction_id").isin(sorted(fraud))
     training = with_model_features(decision_inputs(featured, alerts, rules, risk)).withColumns(
         {"label": is_fraud.cast("double"), "weight": F.lit(1.0)})
-    model = LiveModel(7, 0.6, fit(training))
+    model = LiveModel(7, 0.6, fit(training, trees=8))
     scored = decide_payments(featured, alerts, rules, risk, model).collect()
     return (decisions, alerts.collect(), {r["transaction_id"]: r for r in featured.collect()},
             model, scored)
