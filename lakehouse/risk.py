@@ -162,8 +162,14 @@ def contributions_column(config: RiskConfig, fired: Column, amount_ratio: Column
                   * _graded_column(fraud_rate, 0.0, config.full_rate)).alias("value")),
     ]
     parts = F.array(*rule_parts, *feature_parts)
-    kept = F.filter(parts, lambda p: p.isNotNull() & (p["value"] > 0))
-    return F.array_sort(kept, lambda a, b: F.when(a["value"] > b["value"], -1)
+    return largest_first(F.filter(parts, lambda p: p.isNotNull() & (p["value"] > 0)))
+
+
+def largest_first(parts: Column) -> Column:
+    """A contributions column sorted largest value first, ties by name (as contributions())."""
+    from pyspark.sql import functions as F
+
+    return F.array_sort(parts, lambda a, b: F.when(a["value"] > b["value"], -1)
                         .when(a["value"] < b["value"], 1)
                         .when(a["name"] < b["name"], -1)
                         .when(a["name"] > b["name"], 1).otherwise(0))

@@ -149,7 +149,12 @@ def score_decisions(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> Data
     from pyspark.sql import functions as F
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    from lakehouse.risk import decision_column, rounded_contributions, score_column
+    from lakehouse.risk import (
+        decision_column,
+        largest_first,
+        rounded_contributions,
+        score_column,
+    )
 
     spark = rows.sparkSession
     featured = with_model_features(rows)
@@ -162,10 +167,7 @@ def score_decisions(rows: DataFrame, model: LiveModel, risk: RiskConfig) -> Data
     kept = kept_parts(risk)
     merged = F.filter(F.array_append(rounded_contributions(kept), named),
                       lambda p: p["value"] > 0)
-    ordered = F.array_sort(merged, lambda a, b: F.when(a["value"] > b["value"], -1)
-                           .when(a["value"] < b["value"], 1)
-                           .when(a["name"] < b["name"], -1)
-                           .when(a["name"] > b["name"], 1).otherwise(0))
+    ordered = largest_first(merged)
     out = (reasons.withColumn("model_score", probability)
            .withColumn("model_version", F.lit(model.version))
            .withColumn("risk_score",

@@ -24,7 +24,8 @@ from lakehouse.risk import load_risk
 from lakehouse.rules import RULES_PATH, load_rules
 from lakehouse.settings import Settings, load_settings
 from lakehouse.stores import delta
-from lakehouse.tables import GOLD_CATEGORY_FACTORS, GOLD_LABELS, SILVER_TRANSACTIONS
+from lakehouse.tables import GOLD_CATEGORY_FACTORS, GOLD_LABELS
+from tests.lake_rows import write_as_silver
 
 FIRST = date(2026, 10, 1)
 LAST = FIRST + timedelta(days=7)
@@ -69,12 +70,7 @@ def _write_lake(spark: Any, settings: Settings) -> None:
     frame = (frame.withColumn("event_time", F.to_timestamp(F.col("event_date")) + F.expr(
                  "make_interval(0, 0, 0, 0, 12, 0, 0)"))
              .withColumn("merchant_id", F.concat(F.lit("m-"), F.col("merchant_category"))))
-    declared = delta.declared_schema(SILVER_TRANSACTIONS)
-    silver = frame.select(*[F.col(f.name).cast(f.dataType) if f.name in frame.columns
-                            else F.lit(None).cast(f.dataType).alias(f.name)
-                            for f in declared.fields])
-    (silver.write.format("delta").partitionBy(*SILVER_TRANSACTIONS.partition_by)
-     .save(catalog.table(SILVER_TRANSACTIONS)))
+    write_as_silver(frame, catalog)
     (spark.createDataFrame(_labels(), delta.declared_schema(GOLD_LABELS))
      .write.format("delta").save(catalog.table(GOLD_LABELS)))
 

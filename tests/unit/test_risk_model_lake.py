@@ -14,7 +14,7 @@ import pytest
 from lakehouse.catalog import Catalog
 from lakehouse.settings import Settings, load_settings
 from lakehouse.stores import delta
-from lakehouse.tables import GOLD_LABELS, SILVER_TRANSACTIONS
+from lakehouse.tables import GOLD_LABELS
 from spark_jobs.backtest_job import BacktestRequest, run_backtest_job
 from spark_jobs.risk_model import (
     CHAMPION,
@@ -32,6 +32,7 @@ from spark_jobs.risk_model_training import (
     retire,
     train_model,
 )
+from tests.lake_rows import write_as_silver
 from tests.unit.test_stream_behaviour import START, _labels, _payments
 
 KNOWN_AT = datetime(2026, 9, 30, tzinfo=UTC)
@@ -57,12 +58,7 @@ def _write_lake(spark: Any, settings: Settings) -> None:
         "merchant_id string, merchant_category string, event_time timestamp, channel string, "
         "lat double, lon double, city string, country string").withColumn(
         "event_date", F.to_date("event_time"))
-    declared = delta.declared_schema(SILVER_TRANSACTIONS)
-    silver = frame.select(*[F.col(f.name).cast(f.dataType) if f.name in frame.columns
-                            else F.lit(None).cast(f.dataType).alias(f.name)
-                            for f in declared.fields])
-    (silver.write.format("delta").partitionBy(*SILVER_TRANSACTIONS.partition_by)
-     .save(catalog.table(SILVER_TRANSACTIONS)))
+    write_as_silver(frame, catalog)
     rows = [(lab["transaction_id"], "fraud", "compromised_terminal", "chargebacks",
              datetime.fromisoformat(lab["labelled_at"])) for lab in labels]
     (spark.createDataFrame(rows, delta.declared_schema(GOLD_LABELS))
