@@ -27,7 +27,8 @@ def test_migration_runs_twice_without_error(live_services: Settings) -> None:
                     if partition_day(row[0]) is None} == TABLES  # day partitions come and go
             cur.execute("SELECT version FROM payments.schema_migrations")
             assert sorted(row[0] for row in cur.fetchall()) == [
-                "001_payments", "002_risk", "003_transactions", "004_rules_versions"]
+                "001_payments", "002_risk", "003_transactions", "004_rules_versions",
+                "005_risk_model"]
     finally:
         conn.close()
 
