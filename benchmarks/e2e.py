@@ -291,7 +291,7 @@ def bench_e2e(base: Settings, rate: float = 2_000, duration_s: float = 60,
     if lake_rows:
         prefill_silver(spark, settings, lake_rows)
     if model_from is not None:
-        from spark_jobs.risk_model_training import adopt_champion
+        from spark_jobs.risk_model_registry import adopt_champion
 
         adopt_champion(spark, settings, load_settings(lake_root=model_from))
     stop = threading.Event()

@@ -112,7 +112,7 @@ GOLD_RISK_MODELS = Table(
     "champion_precision DOUBLE, champion_recall DOUBLE, "
     "importances ARRAY<STRUCT<name: STRING, value: DOUBLE>>, path STRING, "
     "decided_at TIMESTAMP, note STRING",
-    ("spark_jobs.risk_model_training",))
+    ("spark_jobs.risk_model_registry",))
 """The registry of learned risk models: one row per trained version with its periods, its
 out-of-time validation figures and its status (challenger, champion, retired, rejected); the
 stream, the backfill and the backtest score with the champion (spark_jobs.risk_model)."""

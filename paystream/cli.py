@@ -547,6 +547,7 @@ def cmd_tune(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
     """Train, list, promote or retire the learned risk model (gold.risk_models)."""
     from lakehouse.spark import build_spark_session
+    from spark_jobs import risk_model_registry as registry
     from spark_jobs import risk_model_training as training
     from spark_jobs.risk_model import registry_rows
 
@@ -555,9 +556,9 @@ def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
     spark = build_spark_session(settings, app_name="paystream-model")
     try:
         if args.action == "list":
-            print(training.format_registry(registry_rows(spark, settings)))
+            print(registry.format_registry(registry_rows(spark, settings)))
         elif args.action == "retire":
-            version = training.retire(spark, settings)
+            version = registry.retire(spark, settings)
             print("no model is live" if version is None else
                   f"risk model version {version} retired: the rules alone decide")
         elif args.action == "promote":

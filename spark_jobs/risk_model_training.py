@@ -21,14 +21,14 @@ train_model, as the `risk_model_training` DAG and `paystream model train` run it
 promote_if_better then backtests the decisions (spark_jobs.backtest, rules plus model) on the
 validation period twice, with the live champion (or the rules alone) and with the challenger,
 truth as known at `known_at`; the challenger becomes the champion only when its review+block
-F1 is higher (the old champion is `retired`), else it is `rejected`. This module is the
-table's only writer; each change replaces the (small) table in one commit.
+F1 is higher (the old champion is `retired`), else it is `rejected`
+(spark_jobs.risk_model_registry writes the table).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,6 @@ from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig, load_risk, score_column
 from lakehouse.rules import load_rules
 from lakehouse.settings import Settings
-from lakehouse.stores import delta
-from lakehouse.tables import GOLD_RISK_MODELS
 from spark_jobs import gold_labels
 from spark_jobs.risk_model import (
     CHALLENGER,
@@ -50,13 +48,19 @@ from spark_jobs.risk_model import (
     PROBABILITY,
     RAW,
     REJECTED,
-    RETIRED,
     VECTOR,
     feature_column,
     kept_parts,
     load_model,
     registry_rows,
     with_model_features,
+)
+from spark_jobs.risk_model_registry import (
+    next_version,
+    percent,
+    row_values,
+    with_status,
+    write_registry,
 )
 
 if TYPE_CHECKING:
@@ -235,45 +239,6 @@ def importances(model: Any, top: int = 10) -> list[tuple[str, float]]:
     return [(name, round(float(v), 4)) for name, v in ranked[:top] if v > 0]
 
 
-# ---- the registry ------------------------------------------------------------------------
-
-
-def _row_values(row: Any) -> dict[str, Any]:
-    """A registry row as a plain dict (importances as (name, value) pairs)."""
-    values: dict[str, Any] = row.asDict(recursive=False)
-    values["importances"] = [(i["name"], i["value"]) for i in values["importances"] or []]
-    return values
-
-
-def write_registry(spark: SparkSession, settings: Settings,
-                   rows: Sequence[dict[str, Any]]) -> int:
-    """Replace gold.risk_models with `rows` (dicts of its columns); return the new version."""
-    schema = delta.declared_schema(GOLD_RISK_MODELS)
-    frame = spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows],
-                                  schema)
-    return delta.replace_table(frame, Catalog(settings.lake_location), GOLD_RISK_MODELS)
-
-
-def next_version(rows: Sequence[dict[str, Any]]) -> int:
-    """One more than the newest registered version (1 for the first) (pure)."""
-    return max((int(r["version"]) for r in rows), default=0) + 1
-
-
-def with_status(rows: Sequence[dict[str, Any]], version: int, status: str, decided_at: datetime,
-                note: str, **figures: Any) -> list[dict[str, Any]]:
-    """The registry rows with `version` set to `status` (and `figures`); promoting a champion
-    retires the one before it (pure)."""
-    out = []
-    for row in rows:
-        if int(row["version"]) == version:
-            row = {**row, **figures, "status": status, "decided_at": decided_at, "note": note}
-        elif status == CHAMPION and row["status"] == CHAMPION:
-            row = {**row, "status": RETIRED, "decided_at": decided_at,
-                   "note": f"replaced by version {version}"}
-        out.append(row)
-    return out
-
-
 @dataclass(frozen=True)
 class Trained:
     """A trained, registered challenger and what its validation found."""
@@ -320,7 +285,7 @@ def train_model(spark: SparkSession, settings: Settings, periods: Periods,
             model, valid, load_risk(settings.rules_file))
     finally:
         rows.unpersist()
-    registry = [_row_values(r) for r in registry_rows(spark, settings)]
+    registry = [row_values(r) for r in registry_rows(spark, settings)]
     version = next_version(registry)
     path = Catalog(settings.lake_location).model(MODEL_NAME, version)
     model.write().overwrite().save(path)
@@ -359,7 +324,7 @@ def promote_if_better(spark: SparkSession, settings: Settings, version: int,
     it without the comparison (by hand)."""
     from spark_jobs import backtest, backtest_report
 
-    registry = [_row_values(r) for r in registry_rows(spark, settings)]
+    registry = [row_values(r) for r in registry_rows(spark, settings)]
     row = next((r for r in registry if int(r["version"]) == version), None)
     if row is None:
         raise PaystreamError(f"risk model version {version} is not registered")
@@ -398,23 +363,6 @@ def promote_if_better(spark: SparkSession, settings: Settings, version: int,
                    before, text)
 
 
-def retire(spark: SparkSession, settings: Settings) -> int | None:
-    """Take the champion out of the decisions (it becomes `retired`); its version, or None."""
-    registry = [_row_values(r) for r in registry_rows(spark, settings)]
-    champion = next((r for r in registry if r["status"] == CHAMPION), None)
-    if champion is None:
-        return None
-    write_registry(spark, settings, [
-        replace_row(r, status=RETIRED, decided_at=datetime.now(UTC), note="retired by hand")
-        if r is champion else r for r in registry])
-    return int(champion["version"])
-
-
-def replace_row(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A registry row with some columns changed (pure)."""
-    return {**row, **changes}
-
-
 def describe(trained: Trained) -> str:
     """A few lines on a trained challenger (pure)."""
     p, t = trained.periods, trained.threshold
@@ -429,7 +377,6 @@ def describe(trained: Trained) -> str:
         f"{t.precision:.1%}, recall {t.recall:.1%}; PR AUC {trained.auc_pr:.3f}",
         f"  labels as known at {p.known_at.isoformat(timespec='minutes')}",
         f"  most important: {top}"])
-
 
 
 def requested_periods(spark: SparkSession, settings: Settings, train_from: date | None,
@@ -450,35 +397,15 @@ def requested_periods(spark: SparkSession, settings: Settings, train_from: date 
     return periods
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def format_registry(rows: Sequence[Any]) -> str:
-    """gold.risk_models as a table, newest version first (pure)."""
-    from spark_jobs.backtest_report import table
-
-    if not rows:
-        return "no risk model is registered yet: `paystream model train`"
-    return table([(str(r["version"]), r["status"], f"{r['train_from']} .. {r['train_to']}",
-                   f"{r['valid_from']} .. {r['valid_to']}", f"{r['threshold']:.4f}",
-                   f"{_pct(r['valid_precision'])} / {_pct(r['valid_recall'])}",
-                   f"{_pct(r['compared_precision'])} / {_pct(r['compared_recall'])}",
-                   f"{_pct(r['champion_precision'])} / {_pct(r['champion_recall'])}",
-                   r["note"] or "") for r in rows],
-                 ("version", "status", "trained on", "validated on", "threshold",
-                  "model P / R", "decisions P / R", "before P / R", "note"))
-
-
 def format_verdict(verdict: Verdict) -> str:
     """What the comparison found, in two lines and the side-by-side table (pure)."""
     before = (f"version {verdict.champion_version}" if verdict.champion_version
               else "the rules alone")
     new, old = verdict.challenger, verdict.champion
     return "\n".join([
-        f"review+block on the validation period: precision {_pct(new[0])}, recall "
-        f"{_pct(new[1])} with version {verdict.version}; {_pct(old[0])}, {_pct(old[1])} with "
-        f"{before}",
+        f"review+block on the validation period: precision {percent(new[0])}, recall "
+        f"{percent(new[1])} with version {verdict.version}; {percent(old[0])}, "
+        f"{percent(old[1])} with {before}",
         f"version {verdict.version} is now {verdict.status}", "", verdict.text])
 
 
@@ -503,22 +430,3 @@ def run_scheduled(spark: SparkSession, settings: Settings, now: datetime | None 
                            "recall": trained.threshold.recall, "auc_pr": trained.auc_pr},
             "compared": {"challenger": verdict.challenger, "before": verdict.champion}}
 
-
-def adopt_champion(spark: SparkSession, settings: Settings, source: Settings) -> int:
-    """Make the champion of another lake (`source`) this lake's champion: its pipeline copied
-    under this lake's models, its row registered with where it came from; its version here."""
-    from pyspark.ml import PipelineModel
-
-    theirs = next((_row_values(r) for r in registry_rows(spark, source)
-                   if r["status"] == CHAMPION), None)
-    if theirs is None:
-        raise PaystreamError(f"the lake {source.lake_location} has no champion risk model")
-    registry = [_row_values(r) for r in registry_rows(spark, settings)]
-    version = next_version(registry)
-    path = Catalog(settings.lake_location).model(MODEL_NAME, version)
-    PipelineModel.load(theirs["path"]).write().overwrite().save(path)
-    note = f"adopted from {source.lake_location} version {theirs['version']}"
-    registry.append({**theirs, "version": version, "path": path, "status": CHALLENGER})
-    write_registry(spark, settings, with_status(registry, version, CHAMPION, datetime.now(UTC),
-                                                note))
-    return version

@@ -25,11 +25,11 @@ from spark_jobs.risk_model import (
     live_model,
     registry_rows,
 )
+from spark_jobs.risk_model_registry import retire
 from spark_jobs.risk_model_training import (
     Periods,
     labelled_rows,
     promote_if_better,
-    retire,
     train_model,
 )
 from tests.lake_rows import write_as_silver

@@ -11,20 +11,17 @@ import pytest
 from lakehouse.errors import PaystreamError
 from lakehouse.risk import RiskConfig, parse_risk
 from spark_jobs.backtest_job import BacktestRequest, check_request, model_words
-from spark_jobs.risk_model import FIRED_FEATURES, MODEL_FEATURES, feature_column
-from spark_jobs.risk_model_training import (
+from spark_jobs.risk_model import (
     CHALLENGER,
     CHAMPION,
+    FIRED_FEATURES,
+    MODEL_FEATURES,
     REJECTED,
     RETIRED,
-    Periods,
-    best_threshold,
-    default_periods,
-    f1,
-    format_registry,
-    next_version,
-    with_status,
+    feature_column,
 )
+from spark_jobs.risk_model_registry import format_registry, next_version, with_status
+from spark_jobs.risk_model_training import Periods, best_threshold, default_periods, f1
 
 
 def test_default_periods_leave_the_newest_labels_to_mature() -> None:
