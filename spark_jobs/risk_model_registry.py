@@ -100,7 +100,7 @@ def format_registry(rows: Sequence[Any]) -> str:
                    f"{percent(r['champion_precision'])} / {percent(r['champion_recall'])}",
                    r["note"] or "") for r in rows],
                  ("version", "status", "trained on", "validated on", "threshold",
-                  "model P / R", "decisions P / R", "before P / R", "note"))
+                  "at threshold P / R", "backtest P / R", "before P / R", "note"))
 
 
 def adopt_champion(spark: SparkSession, settings: Settings, source: Settings) -> int:
