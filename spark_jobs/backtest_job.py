@@ -62,9 +62,9 @@ def check_request(request: BacktestRequest) -> None:
         backtest.with_param(load_rules(request.rules_file), target, values[0])
     if request.first and request.last and request.first > request.last:
         raise PaystreamError(f"--from {request.first} is after --to {request.last}")
-    for word in (request.model, request.compare_model):
+    for flag, word in (("--model", request.model), ("--compare-model", request.compare_model)):
         if word is not None and word not in ("live", "none") and not word.isdigit():
-            raise PaystreamError(f"--model {word}: write live, none or a version number")
+            raise PaystreamError(f"{flag} {word}: write live, none or a version number")
     if request.compare is not None and request.compare_model is not None:
         raise PaystreamError("--compare and --compare-model: choose one")
 
