@@ -249,10 +249,10 @@ def run_pipeline(spark: SparkSession, settings: Settings, layers: Sequence[str],
                 next_factors_poll = time.monotonic() + settings.pipeline.factors_poll_s
                 newest = reference_versions(spark, settings)
                 if newest != factors_seen:
+                    changed = reference_change(factors_seen, newest)
                     factors_seen = newest
                     took = restart_queries(spark, running, ["stateful"], ["stateful"], start)
-                    say(f"category factors version {newest[0]}, risk model version "
-                        f"{newest[1] or '(none)'} live: stateful restarted in {took:.1f} s")
+                    say(f"{changed} live: stateful restarted in {took:.1f} s")
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -273,6 +273,19 @@ def reference_versions(spark: SparkSession, settings: Settings) -> tuple[int | N
     from spark_jobs.risk_model import champion_version
 
     return factors_version(spark, settings), champion_version(spark, settings)
+
+
+def reference_change(seen: tuple[int | None, int | None] | None,
+                     newest: tuple[int | None, int | None]) -> str:
+    """What changed between two reference_versions, as the log says it (pure):
+    `category factors: version 3`, `risk model: version 2` (`(none)` once retired), or both."""
+    before = seen or (None, None)
+    parts = []
+    if newest[0] != before[0]:
+        parts.append(f"category factors: version {newest[0]}")
+    if newest[1] != before[1]:
+        parts.append(f"risk model: version {newest[1] if newest[1] is not None else '(none)'}")
+    return ", ".join(parts)
 
 
 def restart_queries(spark: SparkSession, running: dict[str, StreamingQuery],

@@ -151,3 +151,13 @@ def test_the_model_replaces_only_parts_the_score_has() -> None:
     assert kept.feature_weights == {"terminal_fraud_rate": 0.0}
     with pytest.raises(PaystreamError, match="model_replaces names rule:nope"):
         parse_risk({"risk": {"model_replaces": ["rule:nope"]}}, "r.yaml")
+
+
+def test_the_stream_logs_which_reference_changed() -> None:
+    from spark_jobs.pipeline import reference_change
+
+    assert reference_change((3, None), (4, None)) == "category factors: version 4"
+    assert reference_change((4, None), (4, 2)) == "risk model: version 2"
+    assert reference_change((4, 2), (4, None)) == "risk model: version (none)"
+    assert reference_change((4, 1), (5, 2)) == (
+        "category factors: version 5, risk model: version 2")
