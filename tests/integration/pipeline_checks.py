@@ -208,7 +208,10 @@ def check_decisions(spark: Any, settings: Settings, catalog: Catalog) -> Counter
     batch = {r["transaction_id"]: (r["decision"], tuple(r["fired"])) for r in batch_decisions(
         spark, settings, first, last, load_rules(settings.rules_file),
         load_risk(settings.rules_file)).collect()}
-    assert streamed == batch
+    differ = {tx: (streamed.get(tx), batch.get(tx)) for tx in set(streamed) | set(batch)
+              if streamed.get(tx) != batch.get(tx)}
+    assert not differ, (f"{len(differ)} decisions differ (stream, batch): "
+                        f"{sorted(differ.items())[:10]}")
     conn = owner_connection(settings)
     try:
         with conn.cursor() as cur:
